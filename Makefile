@@ -1,0 +1,49 @@
+# Two commands on a fresh machine with python3 and make: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DOMAIN := messages
+
+.PHONY: run test setup catalogs messages lint format clean
+
+run: setup
+	$(BIN)/survey migrate
+	$(BIN)/survey demo
+	$(BIN)/survey serve --host 127.0.0.1 --port 8000
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+setup: $(STAMP) catalogs
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+# Compiled catalogs (.mo) are build output, rebuilt from the .po sources.
+catalogs: $(STAMP)
+	$(BIN)/pybabel compile --domain $(DOMAIN) --directory locales --statistics
+
+# For developers: extract new strings and merge them into every catalog.
+messages: $(STAMP)
+	$(BIN)/pybabel extract --mapping-file babel.cfg --output-file locales/$(DOMAIN).pot \
+		--sort-by-file --no-wrap --project citizen-survey --keywords N_ .
+	$(BIN)/pybabel update --input-file locales/$(DOMAIN).pot --domain $(DOMAIN) \
+		--output-dir locales --no-wrap --no-fuzzy-matching --ignore-obsolete
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	find locales -name '*.mo' -delete

@@ -1,0 +1,21 @@
+"""The ``survey`` command line: one click group, one module per command family."""
+
+from __future__ import annotations
+
+import click
+
+from survey_app.cli import admin, analyze, questionnaire, server
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Citizen satisfaction survey: serve, administer and analyse."""
+
+
+for command in (
+    *server.COMMANDS,
+    *admin.COMMANDS,
+    questionnaire.questionnaire,
+    analyze.analyze,
+):
+    main.add_command(command)

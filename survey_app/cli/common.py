@@ -1,0 +1,31 @@
+"""What every database command shares: settings from the environment, bound tables, clean errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import click
+
+from survey_app.settings import Settings
+from survey_app.storage.engine import UNAVAILABLE, bind_tables, describe, engine_from_url
+from survey_app.storage.tables import ALL_TABLES
+
+T = TypeVar("T")
+
+
+def run_with_database(work: Callable[[Settings], Awaitable[T]]) -> T:
+    """Run ``work`` against the database named by the environment, or exit with a reason."""
+    settings = Settings.from_env()
+    try:
+        bind_tables(engine_from_url(settings.database_url), ALL_TABLES)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    try:
+        return asyncio.run(work(settings))
+    except UNAVAILABLE as error:
+        raise click.ClickException(
+            f"cannot use the database {describe(settings.database_url)}: {error}. "
+            "Is it running, and has `survey migrate` been run?"
+        ) from error

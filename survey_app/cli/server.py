@@ -1,0 +1,102 @@
+"""``survey serve``, ``survey migrate`` and ``survey demo``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import click
+
+from survey_app.cli.common import run_with_database
+from survey_app.settings import Settings
+from survey_app.storage.engine import UNAVAILABLE, describe
+
+PICCOLO_CONF = "survey_app.piccolo_conf"
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes; the web tier keeps no state, so any number may share a database.",
+)
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the questionnaire, the portal API and the admin pages."""
+    import uvicorn
+
+    from questionnaires import QuestionnaireError
+    from survey_app.app import create_app, preflight
+    from survey_app.i18n import CatalogError
+
+    settings = Settings.from_env()
+    try:
+        app = create_app(settings)
+    except (QuestionnaireError, CatalogError, ValueError) as error:
+        raise click.ClickException(f"cannot start: {error}") from error
+    try:
+        asyncio.run(preflight(app))
+    except UNAVAILABLE as error:
+        raise click.ClickException(
+            f"cannot start: database {describe(settings.database_url)} unreachable ({error})"
+        ) from error
+    except RuntimeError as error:
+        raise click.ClickException(f"cannot start: {error}") from error
+    click.echo(f"Database: {describe(settings.database_url)}")
+    click.echo(f"Serving on http://{host}:{port}/  (admin: http://{host}:{port}/admin/)")
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+    else:
+        uvicorn.run(
+            "survey_app.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+            proxy_headers=True,
+        )
+
+
+@click.command()
+def migrate() -> None:
+    """Apply pending database migrations (safe to run again)."""
+    os.environ["PICCOLO_CONF"] = PICCOLO_CONF
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    settings = Settings.from_env()
+    click.echo(f"Migrating {describe(settings.database_url)}")
+    try:
+        result = asyncio.run(run_forwards(app_name="all"))
+    except UNAVAILABLE as error:
+        raise click.ClickException(
+            f"cannot reach database {describe(settings.database_url)}: {error}"
+        ) from error
+    if not result.success:
+        raise click.ClickException(f"migration failed: {result.message}")
+    click.echo("Database is up to date.")
+
+
+@click.command()
+def demo() -> None:
+    """Load demo agencies and services (idempotent) and print a working questionnaire link."""
+    from survey_app import demo as demo_data
+
+    async def work(settings: Settings) -> demo_data.DemoResult:
+        return await demo_data.load(settings)
+
+    result = run_with_database(work)
+    click.echo(
+        f"Demo data: {result.agencies_added} agencies and {result.services_added} services added "
+        f"({result.agencies_total} agencies, {result.services_total} services in all)."
+    )
+    click.echo(f"Questionnaire link: {result.link}")
+    click.echo(
+        f"Admin: {result.base_url}/admin/  (create a login: survey user create NAME --admin)"
+    )
+
+
+COMMANDS = [serve, migrate, demo]

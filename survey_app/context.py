@@ -1,0 +1,24 @@
+"""What every request handler may need, assembled once by the app factory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from piccolo.engine.base import Engine
+
+from questionnaires import Questionnaire
+from survey_app.i18n import Catalogs
+from survey_app.settings import Settings
+
+
+@dataclass(frozen=True)
+class AppContext:
+    settings: Settings
+    engine: Engine
+    questionnaires: dict[str, Questionnaire]
+    catalogs: Catalogs
+    default_questionnaire: str
+    condition_css: dict[str, str]
+
+    def questionnaire(self, questionnaire_id: str) -> Questionnaire | None:
+        return self.questionnaires.get(questionnaire_id)

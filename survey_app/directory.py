@@ -1,0 +1,74 @@
+"""Agencies and services: the register every invitation and statistic refers to."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from survey_app.storage.engine import UNIQUE_VIOLATIONS
+from survey_app.storage.tables import Agency, AgencyKind, Service
+
+CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class DirectoryError(ValueError):
+    """A code is malformed, taken or unknown."""
+
+
+def check_code(code: str, what: str, max_length: int) -> None:
+    if not CODE_PATTERN.match(code) or len(code) > max_length:
+        raise DirectoryError(
+            f"invalid {what} code {code!r}: use letters, digits, '.', '_' or '-', "
+            f"at most {max_length} characters"
+        )
+
+
+async def add_agency(code: str, kind: AgencyKind, name: str, names: dict[str, str]) -> int:
+    check_code(code, "agency", 32)
+    if not name.strip():
+        raise DirectoryError("an agency needs a name")
+    try:
+        rows = await Agency.insert(
+            Agency(
+                code=code,
+                kind=kind.value,
+                name=name.strip(),
+                names=names,
+                created_at=dt.datetime.now(dt.UTC),
+            )
+        ).returning(Agency.id)
+    except UNIQUE_VIOLATIONS as error:
+        raise DirectoryError(f"agency {code!r} already exists") from error
+    return rows[0]["id"]
+
+
+async def add_service(
+    code: str, agency_code: str, name: str, names: dict[str, str], essential: bool
+) -> int:
+    check_code(code, "service", 64)
+    if not name.strip():
+        raise DirectoryError("a service needs a name")
+    agency = await Agency.select(Agency.id).where(Agency.code == agency_code).first()
+    if agency is None:
+        raise DirectoryError(
+            f"unknown agency {agency_code!r}: add it first with `survey agency add`"
+        )
+    try:
+        rows = await Service.insert(
+            Service(
+                code=code,
+                agency=agency["id"],
+                name=name.strip(),
+                names=names,
+                essential=essential,
+                created_at=dt.datetime.now(dt.UTC),
+            )
+        ).returning(Service.id)
+    except UNIQUE_VIOLATIONS as error:
+        raise DirectoryError(f"service {code!r} already exists") from error
+    return rows[0]["id"]
+
+
+async def agency_id(code: str) -> int | None:
+    row = await Agency.select(Agency.id).where(Agency.code == code).first()
+    return row["id"] if row else None

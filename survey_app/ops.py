@@ -1,0 +1,27 @@
+"""Health endpoints for orchestrators: liveness touches nothing, readiness pings the database."""
+
+from __future__ import annotations
+
+from litestar import Response, get
+from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+
+from survey_app.context import AppContext
+from survey_app.storage.engine import UNAVAILABLE, ping
+
+
+@get("/livez", tags=["operations"], summary="The process is alive")
+async def livez() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/readyz", tags=["operations"], summary="The database answers")
+async def readyz(ctx: AppContext) -> Response[dict[str, str]]:
+    try:
+        await ping(ctx.engine)
+    except UNAVAILABLE as error:
+        return Response(
+            {"status": "unavailable", "database": type(error).__name__},
+            status_code=HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
+    return Response({"status": "ok", "database": "ok"}, status_code=HTTP_200_OK)

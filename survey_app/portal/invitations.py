@@ -1,0 +1,87 @@
+"""``POST /api/v1/invitations``: one single-use invitation per completed transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+import msgspec
+from litestar import Request, Response, post
+from litestar.di import Provide
+from litestar.exceptions import ValidationException
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from survey_app import invitations
+from survey_app.apikeys import KeyHolder
+from survey_app.context import AppContext
+from survey_app.portal.auth import portal_key
+from survey_app.storage.tables import Channel
+
+Locale = Literal["vi", "en", "id"]
+
+
+class InvitationRequest(msgspec.Struct, forbid_unknown_fields=True):
+    transaction_ref: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=200,
+            description="The portal's reference of the completed transaction; stored only "
+            "as a keyed hash. Repeating it returns the same invitation.",
+        ),
+    ]
+    service: Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="Service code")]
+    channel: Channel
+    locale: Locale | None = None
+
+
+class InvitationCreated(msgspec.Struct):
+    token: str
+    url: str
+    expires_at: dt.datetime
+
+
+def questionnaire_url(ctx: AppContext, request: Request, token: str, locale: str | None) -> str:
+    base = (ctx.settings.public_url or str(request.base_url)).rstrip("/")
+    return f"{base}/s/{token}" + (f"?lang={locale}" if locale else "")
+
+
+@post(
+    "/api/v1/invitations",
+    dependencies={"holder": Provide(portal_key)},
+    tags=["portal"],
+    summary="Request the invitation for a completed transaction",
+    status_code=HTTP_201_CREATED,
+    responses={},
+)
+async def create_invitation(
+    request: Request, data: InvitationRequest, holder: KeyHolder, ctx: AppContext
+) -> Response[InvitationCreated]:
+    """201 with a new invitation, or 200 with the one already issued for this transaction."""
+    assert holder.agency_id is not None
+    assert holder.agency_code is not None
+    service_id = await invitations.service_of_agency(holder.agency_id, data.service)
+    if service_id is None:
+        raise ValidationException(
+            detail=f"Unknown service {data.service!r} for agency {holder.agency_code}",
+            extra=[{"key": "service", "message": "not a service of this agency"}],
+        )
+    issued = await invitations.issue(
+        secret=ctx.settings.secret,
+        agency_id=holder.agency_id,
+        agency_code=holder.agency_code,
+        service_id=service_id,
+        channel=data.channel.value,
+        locale=data.locale,
+        questionnaire_id=ctx.default_questionnaire,
+        transaction_ref=data.transaction_ref,
+        days=ctx.settings.invitation_days,
+    )
+    return Response(
+        InvitationCreated(
+            token=issued.token,
+            url=questionnaire_url(ctx, request, issued.token, data.locale),
+            expires_at=issued.expires_at,
+        ),
+        status_code=HTTP_201_CREATED if issued.created else HTTP_200_OK,
+    )

@@ -1,0 +1,41 @@
+"""``GET /api/v1/questionnaires/{id}``: the definition, localized, for native forms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get
+from litestar.di import Provide
+from litestar.exceptions import NotFoundException, ValidationException
+
+from survey_app.apikeys import KeyHolder
+from survey_app.context import AppContext
+from survey_app.i18n import negotiate, supported
+from survey_app.portal.auth import portal_key
+from survey_app.settings import SUPPORTED_LOCALES
+
+
+@get(
+    "/api/v1/questionnaires/{questionnaire_id:str}",
+    dependencies={"holder": Provide(portal_key)},
+    tags=["portal"],
+    summary="A questionnaire with its texts in one language",
+)
+async def get_questionnaire(
+    request: Request,
+    questionnaire_id: str,
+    holder: KeyHolder,
+    ctx: AppContext,
+    lang: str | None = None,
+) -> dict[str, Any]:
+    """Texts in ``lang`` (vi, en, id), else by ``Accept-Language``, else Vietnamese."""
+    if lang is not None and supported(lang) is None:
+        raise ValidationException(
+            detail=f"Unsupported lang {lang!r}: use one of {', '.join(SUPPORTED_LOCALES)}"
+        )
+    questionnaire = ctx.questionnaire(questionnaire_id)
+    if questionnaire is None:
+        raise NotFoundException(detail=f"No questionnaire {questionnaire_id!r}")
+    locale = negotiate(lang, None, request.headers.get("accept-language"))
+    translations = ctx.catalogs.get(locale)
+    return {"locale": locale, **questionnaire.localized(translations.gettext)}

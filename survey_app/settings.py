@@ -1,0 +1,89 @@
+"""Typed settings, read from the environment only when asked (never at import)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_VAR_DIR = ROOT / "var"
+SUPPORTED_LOCALES = ("vi", "en", "id")
+DEFAULT_LOCALE = "vi"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service needs to start.
+
+    Attributes
+    ----------
+    database_url:
+        ``sqlite:///path/file.sqlite`` or ``postgresql://user:pass@host:port/db``.
+    secret:
+        Key for the HMAC of transaction references. Changing it breaks
+        idempotency of invitations already issued, so keep it stable.
+    public_url:
+        Base URL printed in invitation links; ``None`` means "the URL the
+        portal called us on".
+    invitation_days:
+        How long an invitation stays answerable.
+    questionnaire_dir / locales_dir:
+        Where the questionnaire data files and gettext catalogs live.
+    max_body_bytes:
+        Requests with a larger body are refused with 413.
+    """
+
+    database_url: str = f"sqlite:///{DEFAULT_VAR_DIR / 'survey.sqlite'}"
+    secret: str = field(default="", repr=False)
+    public_url: str | None = None
+    invitation_days: int = 14
+    questionnaire_dir: Path = ROOT / "questionnaires"
+    locales_dir: Path = ROOT / "locales"
+    max_body_bytes: int = 64 * 1024
+    debug: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        var_dir = Path(env.get("SURVEY_VAR_DIR", DEFAULT_VAR_DIR))
+        return cls(
+            database_url=database_url_from_env(env),
+            secret=env.get("SURVEY_SECRET") or load_or_create_secret(var_dir),
+            public_url=env.get("SURVEY_PUBLIC_URL") or None,
+            invitation_days=int(env.get("SURVEY_INVITATION_DAYS", "14")),
+            questionnaire_dir=Path(env.get("SURVEY_QUESTIONNAIRE_DIR", ROOT / "questionnaires")),
+            debug=env.get("SURVEY_DEBUG", "") == "1",
+        )
+
+
+def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """``DATABASE_URL``, defaulting to the embedded SQLite file under the var directory."""
+    env = os.environ if environ is None else environ
+    var_dir = Path(env.get("SURVEY_VAR_DIR", DEFAULT_VAR_DIR))
+    return env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'survey.sqlite'}"
+
+
+def load_or_create_secret(var_dir: Path) -> str:
+    """Read the generated secret from ``var_dir``, creating it once if absent."""
+    path = var_dir / "secret.key"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    # O_EXCL: two workers starting together must not each write a different key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    print(
+        f"warning: SURVEY_SECRET is not set; generated one into {path}. "
+        "Set SURVEY_SECRET in production and keep it stable.",
+        file=sys.stderr,
+    )
+    return value

@@ -1,0 +1,12 @@
+// Inside a portal's iframe, tell the embedding page our height so it can fit us.
+(function () {
+  if (window.parent === window) return;
+  var last = 0;
+  function send() {
+    var h = document.documentElement.scrollHeight;
+    if (h !== last) { last = h; window.parent.postMessage({ type: "survey:height", height: h }, "*"); }
+  }
+  window.addEventListener("load", send);
+  if (window.ResizeObserver) new ResizeObserver(send).observe(document.body);
+  else setInterval(send, 500);
+})();

@@ -1,0 +1,102 @@
+"""Build the Piccolo engine named by ``DATABASE_URL`` and bind every table to it."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import asyncpg
+from piccolo.engine.base import Engine
+from piccolo.engine.cockroach import CockroachEngine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.table import Table
+
+# A writer waits this long for SQLite's lock before giving up; bursts of
+# submissions queue behind one another instead of failing at once.
+SQLITE_BUSY_TIMEOUT_S = 30.0
+
+# What a violated UNIQUE constraint raises on each engine.
+UNIQUE_VIOLATIONS: tuple[type[Exception], ...] = (
+    sqlite3.IntegrityError,
+    asyncpg.exceptions.UniqueViolationError,
+)
+# What an unreachable or overloaded database raises on each engine.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    OSError,
+    sqlite3.OperationalError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.InterfaceError,
+)
+
+
+def sqlite_path(url: str) -> Path:
+    """``sqlite:///relative.db`` or ``sqlite:////absolute/path.db`` -> a path."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or len(url) == len(prefix):
+        raise ValueError(f"not a SQLite URL (expected sqlite:///PATH): {url!r}")
+    return Path(url[len(prefix) :])
+
+
+def engine_from_url(url: str) -> Engine:
+    """Create (without connecting) the engine that ``url`` names."""
+    scheme = urlsplit(url).scheme
+    if scheme == "sqlite":
+        path = sqlite_path(url)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SQLiteEngine(path=str(path), timeout=SQLITE_BUSY_TIMEOUT_S)
+    if scheme in ("postgresql", "postgres"):
+        return PostgresEngine(config={"dsn": url})
+    if scheme in ("cockroachdb", "cockroach"):
+        return CockroachEngine(config={"dsn": "postgresql" + url[len(scheme) :]})
+    raise ValueError(
+        f"unsupported DATABASE_URL scheme {scheme!r}: use sqlite:///PATH or postgresql://..."
+    )
+
+
+def bind_tables(engine: Engine, tables: list[type[Table]]) -> None:
+    """Point every table at ``engine``.
+
+    Piccolo tables are module-level classes, so the binding is process-wide;
+    the app factory calls this once with the engine its settings name.
+    """
+    for table in tables:
+        table._meta.db = engine
+
+
+def describe(url: str) -> str:
+    """The URL without its password, safe for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return parts._replace(netloc=netloc).geturl()
+    return url
+
+
+async def prepare(engine: Engine) -> None:
+    """Per-database settings that must hold before serving."""
+    if isinstance(engine, SQLiteEngine):
+        # WAL lets readers run beside the writer; it is stored in the file,
+        # so setting it once per start is enough for every later connection.
+        await engine.run_ddl("PRAGMA journal_mode=WAL")
+
+
+async def ping(engine: Engine) -> None:
+    """Raise if the database cannot answer a trivial query."""
+    await engine.run_ddl("SELECT 1")
+
+
+def write_transaction(engine: Engine) -> AbstractAsyncContextManager:
+    """A transaction for writing.
+
+    On SQLite it takes the write lock up front (``BEGIN IMMEDIATE``): a
+    deferred transaction that upgrades from read to write can fail at once
+    with "database is locked" instead of waiting its turn.
+    """
+    if isinstance(engine, SQLiteEngine):
+        return engine.transaction(transaction_type=TransactionType.immediate)
+    return engine.transaction()

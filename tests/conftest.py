@@ -1,0 +1,100 @@
+"""Databases for the suite: every database test runs on SQLite and on PostgreSQL.
+
+PostgreSQL tests need a server (``SURVEY_TEST_POSTGRES_URL``, default the
+local one with trust auth). Outside CI they are skipped with one line when
+none answers; under ``CI=true`` they fail instead, so CI never passes
+without them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import asyncpg
+import pytest
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "SURVEY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+IN_CI = os.environ.get("CI") == "true"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def survey_command(*args: str, env: dict[str, str] | None = None, **kwargs):
+    """Run the real ``survey`` CLI in a child process."""
+    return subprocess.run(
+        [sys.executable, "-m", "survey_app", *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=REPO,
+        **kwargs,
+    )
+
+
+def migrate(database_url: str, var_dir: Path) -> None:
+    done = survey_command(
+        "migrate", env={"DATABASE_URL": database_url, "SURVEY_VAR_DIR": str(var_dir)}
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def postgres_problem() -> str | None:
+    async def probe() -> None:
+        connection = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=3)
+        await connection.close()
+
+    try:
+        asyncio.run(probe())
+    except (TimeoutError, OSError, asyncpg.PostgresError) as error:
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def with_database(url: str, name: str) -> str:
+    return urlsplit(url)._replace(path=f"/{name}").geturl()
+
+
+async def _admin(sql: str) -> None:
+    connection = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=10)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(
+    scope="session",
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[str]:
+    """A freshly migrated database of each engine, shared by the session."""
+    var_dir = tmp_path_factory.mktemp(f"var-{request.param}")
+    if request.param == "sqlite":
+        url = f"sqlite:///{var_dir / 'survey.sqlite'}"
+        migrate(url, var_dir)
+        yield url
+        return
+    problem = postgres_problem()
+    if problem:
+        message = f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL} ({problem})"
+        if IN_CI:
+            pytest.fail(message + "; under CI=true PostgreSQL tests must run")
+        pytest.skip(message + "; PostgreSQL tests skipped")
+    name = f"survey_test_{secrets.token_hex(4)}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        url = with_database(POSTGRES_ADMIN_URL, name)
+        migrate(url, var_dir)
+        yield url
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

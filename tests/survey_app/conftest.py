@@ -1,0 +1,114 @@
+"""A live server (uvicorn on a real socket) per engine, and a clean database per test."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import uvicorn
+
+from survey_app import apikeys, directory
+from survey_app.app import create_app
+from survey_app.settings import Settings
+from survey_app.storage.tables import (
+    Agency,
+    AgencyKind,
+    ApiKey,
+    Comment,
+    Invitation,
+    Response,
+    ResponseReason,
+    Role,
+    Service,
+)
+
+T = TypeVar("T")
+TEST_SECRET = "test-secret-not-for-production"
+
+
+@dataclass
+class LiveServer:
+    url: str
+    settings: Settings
+    loop: asyncio.AbstractEventLoop
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run database work on the server's own loop (its connection pool lives there)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=60)
+
+
+@pytest.fixture(scope="session")
+def server(database_url: str) -> Iterator[LiveServer]:
+    settings = Settings(database_url=database_url, secret=TEST_SECRET)
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    uv = uvicorn.Server(config)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(uv.serve(),), daemon=True)
+    thread.start()
+    for _ in range(300):
+        if uv.started or not thread.is_alive():
+            break
+        threading.Event().wait(0.05)
+    assert uv.started, "the test server did not start"
+    port = uv.servers[0].sockets[0].getsockname()[1]
+    yield LiveServer(url=f"http://127.0.0.1:{port}", settings=settings, loop=loop)
+    uv.should_exit = True
+    thread.join(timeout=30)
+    loop.close()
+
+
+async def _wipe() -> None:
+    for table in (Comment, ResponseReason, Response, Invitation, ApiKey, Service, Agency):
+        await table.delete(force=True)
+
+
+@pytest.fixture
+def live(server: LiveServer) -> LiveServer:
+    """The live server, with no agencies, invitations or responses left from other tests."""
+    server.run(_wipe())
+    return server
+
+
+@pytest.fixture
+def http(live: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live.url, timeout=30, follow_redirects=False) as client:
+        yield client
+
+
+@dataclass(frozen=True)
+class Portal:
+    agency: str
+    service: str
+    key: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+async def make_portal(agency: str, service: str) -> Portal:
+    agency_id = await directory.add_agency(
+        agency, AgencyKind.ministry, f"Bộ {agency}", {"en": f"Ministry {agency}"}
+    )
+    await directory.add_service(service, agency, f"Dịch vụ {service}", {"en": service}, True)
+    key = await apikeys.create(Role.portal, agency_id, "test portal")
+    return Portal(agency=agency, service=service, key=key)
+
+
+@pytest.fixture
+def portal(live: LiveServer) -> Portal:
+    """Agency MIC with service MIC-1 and a portal key."""
+    return live.run(make_portal("MIC", "MIC-1"))
+
+
+def invite(http: httpx.Client, portal: Portal, ref: str = "T-1", **extra: Any) -> dict:
+    body = {"transaction_ref": ref, "service": portal.service, "channel": "web", **extra}
+    answer = http.post("/api/v1/invitations", json=body, headers=portal.auth)
+    assert answer.status_code in (200, 201), answer.text
+    return answer.json()

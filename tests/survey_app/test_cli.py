@@ -1,0 +1,136 @@
+"""The ``survey`` commands, run as real processes against each engine."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from survey_app.storage.tables import Agency, ApiKey, Service
+from tests.conftest import survey_command
+
+COMMANDS = [
+    [],
+    ["serve"],
+    ["migrate"],
+    ["demo"],
+    ["agency", "add"],
+    ["service", "add"],
+    ["key", "create"],
+    ["user", "create"],
+    ["questionnaire", "check"],
+    ["analyze"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "survey")
+def test_every_command_has_help(command):
+    done = survey_command(*command, "--help")
+    assert done.returncode == 0, done.stderr
+    assert "Usage:" in done.stdout
+
+
+def env_for(live) -> dict[str, str]:
+    return {"DATABASE_URL": live.settings.database_url, "SURVEY_SECRET": live.settings.secret}
+
+
+def test_agency_service_key_commands(live, http):
+    env = env_for(live)
+    done = survey_command(
+        "agency", "add", "MOH", "--kind", "ministry", "--name", "Bộ Y tế",
+        "--translation", "en=Ministry of Health", env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    done = survey_command(
+        "service", "add", "MOH-LICENCE", "--agency", "MOH", "--name", "Cấp chứng chỉ hành nghề",
+        "--essential", env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    done = survey_command("key", "create", "MOH", "--role", "portal", env=env)
+    assert done.returncode == 0, done.stderr
+    key = done.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"svk_[A-Za-z0-9_-]{40,}", key)
+    agency = live.run(Agency.select().where(Agency.code == "MOH").first())
+    assert agency["names"]["en"] == "Ministry of Health"
+    service = live.run(Service.select().where(Service.code == "MOH-LICENCE").first())
+    assert service["essential"] is True
+    # Only a hash is kept, and the printed key works.
+    assert key not in repr(live.run(ApiKey.select()))
+    answer = http.post(
+        "/api/v1/invitations",
+        json={"transaction_ref": "1", "service": "MOH-LICENCE", "channel": "counter"},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert answer.status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["agency", "add", "X", "--kind", "planet", "--name", "X"], "planet"),
+        (["agency", "add", "bad code", "--kind", "ministry", "--name", "X"], "invalid agency code"),
+        (
+            ["agency", "add", "X", "--kind", "ministry", "--name", "X", "--translation", "fr=Y"],
+            "LANG",
+        ),
+        (["service", "add", "S", "--agency", "NOPE", "--name", "S"], "unknown agency"),
+        (["key", "create", "NOPE", "--role", "portal"], "unknown agency"),
+        (["key", "create", "X", "--role", "king"], "king"),
+    ],
+)
+def test_bad_arguments_get_a_clear_error(live, args, message):
+    done = survey_command(*args, env=env_for(live))
+    assert done.returncode != 0
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_duplicate_agency_is_refused_and_nothing_changes(live):
+    env = env_for(live)
+    assert (
+        survey_command(
+            "agency", "add", "DUP", "--kind", "branch", "--name", "A", env=env
+        ).returncode
+        == 0
+    )
+    done = survey_command("agency", "add", "DUP", "--kind", "ministry", "--name", "B", env=env)
+    assert done.returncode == 1
+    assert "already exists" in done.stderr
+    rows = live.run(Agency.select(Agency.name, Agency.kind).where(Agency.code == "DUP"))
+    assert rows == [{"name": "A", "kind": "branch"}]
+
+
+def test_user_create_admin(live):
+    from piccolo.apps.user.tables import BaseUser
+
+    env = env_for(live)
+    done = survey_command(
+        "user", "create", "officer", "--admin", input="s3cret-Passw0rd\ns3cret-Passw0rd\n", env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert "s3cret" not in done.stdout + done.stderr
+    user = live.run(BaseUser.select().where(BaseUser.username == "officer").first())
+    assert user["admin"] is True
+    assert "s3cret" not in user["password"]
+    assert live.run(BaseUser.login("officer", "s3cret-Passw0rd")) == user["id"]
+    live.run(BaseUser.delete().where(BaseUser.username == "officer"))
+
+
+def test_demo_is_idempotent_and_prints_a_working_link(live, http):
+    env = env_for(live)
+    first = survey_command("demo", env=env)
+    assert first.returncode == 0, first.stderr
+    counts = (live.run(Agency.count()), live.run(Service.count()))
+    second = survey_command("demo", env=env)
+    assert second.returncode == 0, second.stderr
+    assert (live.run(Agency.count()), live.run(Service.count())) == counts
+    assert "0 agencies and 0 services added" in second.stdout
+    link = re.search(r"Questionnaire link: \S+(/s/\S+)", second.stdout).group(1)
+    assert link == re.search(r"Questionnaire link: \S+(/s/\S+)", first.stdout).group(1)
+    assert http.get(link).status_code == 200
+    # Once answered, the next run prints a fresh link that works.
+    assert http.post(link, data={"overall": "4"}).status_code == 303
+    third = survey_command("demo", env=env)
+    fresh = re.search(r"Questionnaire link: \S+(/s/\S+)", third.stdout).group(1)
+    assert fresh != link
+    assert http.get(fresh).status_code == 200
