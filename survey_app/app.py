@@ -16,7 +16,11 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
 from litestar.template import TemplateConfig
 from piccolo.engine.postgres import PostgresEngine
 
@@ -116,6 +120,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_max_body_size=settings.max_body_bytes,
         exception_handlers={
             HTTPException: html_or_json,
+            UnicodeDecodeError: html_or_json,
             **dict.fromkeys(UNAVAILABLE, html_or_json),
             Exception: html_or_json,
         },
@@ -137,6 +142,9 @@ def error_response(ctx: AppContext, request: Request, exc: Exception) -> Respons
     if isinstance(exc, HTTPException):
         status, detail, extra = exc.status_code, exc.detail, exc.extra
         headers.update(exc.headers or {})
+    elif isinstance(exc, UnicodeDecodeError):
+        # Litestar lets a body that is not UTF-8 escape its JSON decoder as a bare error.
+        status, detail, extra = HTTP_400_BAD_REQUEST, "The request body is not valid UTF-8", None
     elif isinstance(exc, UNAVAILABLE):
         log.warning("database unavailable: %s", type(exc).__name__)
         status, detail, extra = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from litestar.di import NamedDependency
 from piccolo.engine.base import Engine
 
 from questionnaires import Questionnaire
@@ -22,3 +23,7 @@ class AppContext:
 
     def questionnaire(self, questionnaire_id: str) -> Questionnaire | None:
         return self.questionnaires.get(questionnaire_id)
+
+
+# How handlers ask for it: injected by name (``ctx``), provided by the app factory.
+Ctx = NamedDependency[AppContext]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Response, get
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
-from survey_app.context import AppContext
+from survey_app.context import Ctx
 from survey_app.storage.engine import UNAVAILABLE, ping
 
 
@@ -15,7 +15,7 @@ async def livez() -> dict[str, str]:
 
 
 @get("/readyz", tags=["operations"], summary="The database answers")
-async def readyz(ctx: AppContext) -> Response[dict[str, str]]:
+async def readyz(ctx: Ctx) -> Response[dict[str, str]]:
     try:
         await ping(ctx.engine)
     except UNAVAILABLE as error:

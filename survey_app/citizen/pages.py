@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar.status_codes import (
     HTTP_200_OK,
@@ -25,7 +26,7 @@ from litestar.status_codes import (
 
 from questionnaires import Questionnaire, answers_from_form, validate_answers
 from survey_app import invitations, submissions
-from survey_app.context import AppContext
+from survey_app.context import AppContext, Ctx
 from survey_app.i18n import LANGUAGE_NAMES, N_, negotiate, supported
 from survey_app.invitations import InvitationView, TokenState
 from survey_app.settings import SUPPORTED_LOCALES
@@ -197,7 +198,7 @@ def same_origin(request: Request) -> bool:
 
 
 @get("/s/{token:str}", include_in_schema=False)
-async def show_questionnaire(request: Request, token: str, ctx: AppContext) -> Template:
+async def show_questionnaire(request: Request, token: FromPath[str], ctx: Ctx) -> Template:
     locale = request_locale(request)
     found = await _open_invitation(ctx, request, token, locale)
     if isinstance(found, Template):
@@ -208,7 +209,7 @@ async def show_questionnaire(request: Request, token: str, ctx: AppContext) -> T
 
 @post("/s/{token:str}", include_in_schema=False, status_code=HTTP_200_OK)
 async def submit_questionnaire(
-    request: Request, token: str, ctx: AppContext
+    request: Request, token: FromPath[str], ctx: Ctx
 ) -> Template | Redirect:
     form = await request.form()
     locale = request_locale(request, supported(form.get("lang")))
@@ -234,7 +235,7 @@ async def submit_questionnaire(
 
 
 @get("/s/{token:str}/thanks", include_in_schema=False)
-async def thanks(request: Request, token: str, ctx: AppContext) -> Template | Redirect:
+async def thanks(request: Request, token: FromPath[str], ctx: Ctx) -> Template | Redirect:
     locale = request_locale(request)
     invitation = await invitations.find(token)
     if invitation is None:
@@ -245,7 +246,9 @@ async def thanks(request: Request, token: str, ctx: AppContext) -> Template | Re
 
 
 @get("/q/{questionnaire_id:str}/{version:int}/conditions.css", include_in_schema=False)
-async def questionnaire_css(questionnaire_id: str, version: int, ctx: AppContext) -> Response:
+async def questionnaire_css(
+    questionnaire_id: FromPath[str], version: FromPath[int], ctx: Ctx
+) -> Response:
     questionnaire = ctx.questionnaire(questionnaire_id)
     if questionnaire is None or questionnaire.version != version:
         return Response("/* unknown questionnaire */\n", status_code=404, media_type="text/css")

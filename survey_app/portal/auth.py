@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Request
+from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 
 from survey_app import apikeys
@@ -29,3 +30,7 @@ async def portal_key(request: Request) -> KeyHolder:
     if holder.role is not Role.portal or holder.agency_id is None:
         raise PermissionDeniedException(detail="This endpoint needs a portal key of an agency")
     return holder
+
+
+# How handlers ask for the authenticated portal (dependency named ``holder``).
+PortalHolder = NamedDependency[KeyHolder]

@@ -9,12 +9,12 @@ import msgspec
 from litestar import Request, Response, post
 from litestar.di import Provide
 from litestar.exceptions import ValidationException
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from survey_app import invitations
-from survey_app.apikeys import KeyHolder
-from survey_app.context import AppContext
-from survey_app.portal.auth import portal_key
+from survey_app.context import AppContext, Ctx
+from survey_app.portal.auth import PortalHolder, portal_key
 from survey_app.storage.tables import Channel
 
 Locale = Literal["vi", "en", "id"]
@@ -55,7 +55,7 @@ def questionnaire_url(ctx: AppContext, request: Request, token: str, locale: str
     responses={},
 )
 async def create_invitation(
-    request: Request, data: InvitationRequest, holder: KeyHolder, ctx: AppContext
+    request: Request, data: JSONBody[InvitationRequest], holder: PortalHolder, ctx: Ctx
 ) -> Response[InvitationCreated]:
     """201 with a new invitation, or 200 with the one already issued for this transaction."""
     assert holder.agency_id is not None

@@ -7,11 +7,11 @@ from typing import Any
 from litestar import Request, get
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException, ValidationException
+from litestar.params import FromPath, FromQuery
 
-from survey_app.apikeys import KeyHolder
-from survey_app.context import AppContext
+from survey_app.context import Ctx
 from survey_app.i18n import negotiate, supported
-from survey_app.portal.auth import portal_key
+from survey_app.portal.auth import PortalHolder, portal_key
 from survey_app.settings import SUPPORTED_LOCALES
 
 
@@ -23,10 +23,10 @@ from survey_app.settings import SUPPORTED_LOCALES
 )
 async def get_questionnaire(
     request: Request,
-    questionnaire_id: str,
-    holder: KeyHolder,
-    ctx: AppContext,
-    lang: str | None = None,
+    questionnaire_id: FromPath[str],
+    holder: PortalHolder,
+    ctx: Ctx,
+    lang: FromQuery[str | None] = None,
 ) -> dict[str, Any]:
     """Texts in ``lang`` (vi, en, id), else by ``Accept-Language``, else Vietnamese."""
     if lang is not None and supported(lang) is None:

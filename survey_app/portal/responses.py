@@ -9,14 +9,14 @@ import msgspec
 from litestar import post
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException, ValidationException
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 
 from questionnaires import validate_answers
 from survey_app import invitations, submissions
-from survey_app.apikeys import KeyHolder
-from survey_app.context import AppContext
+from survey_app.context import Ctx
 from survey_app.invitations import TokenState
-from survey_app.portal.auth import portal_key
+from survey_app.portal.auth import PortalHolder, portal_key
 from survey_app.portal.errors import Conflict, Gone
 
 
@@ -47,7 +47,7 @@ class ResponseStored(msgspec.Struct):
     status_code=HTTP_201_CREATED,
 )
 async def submit_response(
-    data: ResponseRequest, holder: KeyHolder, ctx: AppContext
+    data: JSONBody[ResponseRequest], holder: PortalHolder, ctx: Ctx
 ) -> ResponseStored:
     """201 once stored; 404 unknown token, 409 already answered, 410 expired, 400 bad answers."""
     invitation = await invitations.find(data.token)

@@ -3,7 +3,7 @@
   if (window.parent === window) return;
   var last = 0;
   function send() {
-    var h = document.documentElement.scrollHeight;
+    var h = Math.ceil(document.body.getBoundingClientRect().height);
     if (h !== last) { last = h; window.parent.postMessage({ type: "survey:height", height: h }, "*"); }
   }
   window.addEventListener("load", send);

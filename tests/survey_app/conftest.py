@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -37,9 +37,13 @@ class LiveServer:
     settings: Settings
     loop: asyncio.AbstractEventLoop
 
-    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+    def run(self, work: Awaitable[T]) -> T:
         """Run database work on the server's own loop (its connection pool lives there)."""
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=60)
+
+        async def wrapped() -> T:
+            return await work
+
+        return asyncio.run_coroutine_threadsafe(wrapped(), self.loop).result(timeout=60)
 
 
 @pytest.fixture(scope="session")

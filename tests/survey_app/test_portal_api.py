@@ -148,7 +148,7 @@ def test_oversize_body_is_a_413(http, portal):
     [
         {},
         {"Authorization": "Basic dXNlcjpwYXNz"},
-        {"Authorization": "Bearer "},
+        {"Authorization": "Bearer"},
         {"Authorization": "Bearer svk_not-a-real-key"},
         {"Authorization": "Bearer " + "x" * 5000},
     ],
