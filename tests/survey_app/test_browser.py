@@ -126,14 +126,16 @@ def portal_site(live) -> Iterator[str]:
     site.server_close()
 
 
-def test_embed_snippet_on_another_origin_resizes_to_content(browser, http, portal, live, portal_site):
+def test_embed_snippet_on_another_origin_resizes_to_content(
+    browser, http, portal, live, portal_site
+):
     token = invite(http, portal)["token"]
     portal_site.pages["/done"] = (
         "<!doctype html><html><body><h1>Hồ sơ đã nộp</h1>"
         f'<div data-survey-url="{live.url}/s/{token}?lang=vi"></div>'
         f'<script src="{live.url}/embed.js"></script></body></html>'
     ).encode()
-    host, port = portal_site.server_address
+    port = portal_site.server_address[1]
     context = browser.new_context(viewport={"width": 360, "height": 800})
     page = context.new_page()
     page.goto(f"http://localhost:{port}/done")  # localhost vs 127.0.0.1: a different origin
@@ -150,7 +152,8 @@ def test_embed_snippet_on_another_origin_resizes_to_content(browser, http, porta
     # Low rating reveals the reasons; the frame grows with its content.
     frame.locator('input[name="overall"][value="1"]').check()
     page.wait_for_function(
-        f"() => document.querySelector('iframe').getBoundingClientRect().height > {frame_height + 50}",
+        "h => document.querySelector('iframe').getBoundingClientRect().height > h",
+        arg=frame_height + 50,
         timeout=10_000,
     )
     context.close()
