@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from survey_app.cli import admin, analyze, questionnaire, server
+from survey_app.cli import admin, questionnaire, server
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,6 +16,5 @@ for command in (
     *server.COMMANDS,
     *admin.COMMANDS,
     questionnaire.questionnaire,
-    analyze.analyze,
 ):
     main.add_command(command)

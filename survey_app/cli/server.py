@@ -8,7 +8,7 @@ import os
 import click
 
 from survey_app.cli.common import run_with_database
-from survey_app.settings import Settings
+from survey_app.settings import Settings, database_url_from_env
 from survey_app.storage.engine import UNAVAILABLE, describe
 
 PICCOLO_CONF = "survey_app.piccolo_conf"
@@ -67,14 +67,12 @@ def migrate() -> None:
     os.environ["PICCOLO_CONF"] = PICCOLO_CONF
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
-    settings = Settings.from_env()
-    click.echo(f"Migrating {describe(settings.database_url)}")
+    url = database_url_from_env()
+    click.echo(f"Migrating {describe(url)}")
     try:
         result = asyncio.run(run_forwards(app_name="all"))
     except UNAVAILABLE as error:
-        raise click.ClickException(
-            f"cannot reach database {describe(settings.database_url)}: {error}"
-        ) from error
+        raise click.ClickException(f"cannot reach database {describe(url)}: {error}") from error
     if not result.success:
         raise click.ClickException(f"migration failed: {result.message}")
     click.echo("Database is up to date.")

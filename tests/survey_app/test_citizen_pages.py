@@ -11,7 +11,7 @@ from survey_app.storage.tables import Comment, Invitation, Response, ResponseRea
 from tests.survey_app.conftest import invite
 
 TITLES = {
-    "vi": "Đánh giá mức độ hài lòng",
+    "vi": "Đánh giá dịch vụ này",
     "en": "Rate this service",
     "id": "Nilai layanan ini",
 }

@@ -1,0 +1,35 @@
+"""``survey questionnaire check FILE...``: the start-up validation, on demand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from survey_app.settings import SUPPORTED_LOCALES, Settings
+
+
+@click.group()
+def questionnaire() -> None:
+    """Questionnaire definition files."""
+
+
+@questionnaire.command("check")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def check(files: tuple[Path, ...]) -> None:
+    """Validate FILE(s) as the server does at start-up, translations included."""
+    from questionnaires import QuestionnaireError, load_file
+
+    locales_dir = Settings().locales_dir
+    failed = False
+    for path in files:
+        try:
+            loaded = load_file(path, locales_dir=locales_dir, locales=SUPPORTED_LOCALES)
+        except QuestionnaireError as error:
+            failed = True
+            for problem in error.problems:
+                click.echo(f"ERROR {problem}", err=True)
+            continue
+        click.echo(f"OK {path}: {loaded.id} v{loaded.version}, {len(loaded.questions)} questions")
+    if failed:
+        raise SystemExit(1)
