@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from piccolo.engine.base import Engine
@@ -28,6 +29,7 @@ class NotOpen(Exception):
 @dataclass(frozen=True)
 class Stored:
     response_id: int
+    submitted_at: dt.datetime
 
 
 async def store(
@@ -96,4 +98,4 @@ async def store(
                 )
     except UNIQUE_VIOLATIONS as error:
         raise NotOpen(TokenState.answered) from error
-    return Stored(response_id=response_id)
+    return Stored(response_id=response_id, submitted_at=now)

@@ -73,7 +73,9 @@ async def submit_response(
         )
     locale = data.locale or invitation.locale or "vi"
     try:
-        await submissions.store(ctx.engine, invitation, questionnaire, clean.values, locale)
+        stored = await submissions.store(
+            ctx.engine, invitation, questionnaire, clean.values, locale
+        )
     except submissions.NotOpen as closed:
         if closed.state is TokenState.expired:
             raise Gone(detail="This invitation has expired") from closed
@@ -82,5 +84,5 @@ async def submit_response(
         token=invitation.token,
         questionnaire_id=questionnaire.id,
         questionnaire_version=questionnaire.version,
-        submitted_at=invitations.utcnow(),
+        submitted_at=stored.submitted_at,
     )
