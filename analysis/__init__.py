@@ -1,0 +1,35 @@
+"""Statistics on count tables: reason breakdowns, satisfaction comparisons and trends.
+
+Pure functions over small pandas DataFrames; no database, no web framework.
+A researcher can use it on its own::
+
+    import pandas as pd
+    import analysis
+
+    counts = pd.DataFrame({"group": ["MIC", "MOF"], "satisfied": [830, 912], "total": [1000, 1000]})
+    print(analysis.compare_satisfaction(counts).summary())
+
+Main entry points: :func:`reason_breakdown`, :func:`compare_satisfaction`,
+:func:`trend`, :func:`compare_trends`, :func:`suppress`; charts live in
+:mod:`analysis.charts` (imported on demand, it loads matplotlib).
+"""
+
+from analysis.intervals import newcombe, wilson
+from analysis.publication import suppress
+from analysis.reasons import ReasonBreakdown, reason_breakdown
+from analysis.satisfaction import SatisfactionComparison, compare_satisfaction
+from analysis.trend import TrendComparison, TrendResult, compare_trends, trend
+
+__all__ = [
+    "ReasonBreakdown",
+    "SatisfactionComparison",
+    "TrendComparison",
+    "TrendResult",
+    "compare_satisfaction",
+    "compare_trends",
+    "newcombe",
+    "reason_breakdown",
+    "suppress",
+    "trend",
+    "wilson",
+]

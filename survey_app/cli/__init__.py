@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from survey_app.cli import admin, questionnaire, server
+from survey_app.cli import admin, analyze, questionnaire, server
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,5 +16,6 @@ for command in (
     *server.COMMANDS,
     *admin.COMMANDS,
     questionnaire.questionnaire,
+    analyze.analyze,
 ):
     main.add_command(command)

@@ -19,6 +19,10 @@ COMMANDS = [
     ["key", "create"],
     ["user", "create"],
     ["questionnaire", "check"],
+    ["analyze"],
+    ["analyze", "reasons"],
+    ["analyze", "satisfaction"],
+    ["analyze", "trend"],
 ]
 
 
