@@ -127,13 +127,18 @@ def reason_breakdown(
     return _multi(frame, wide, groups, reasons, counts, respondents)
 
 
-def _long(wide_values: np.ndarray, groups: list, reasons: list) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "group": np.repeat(groups, len(reasons)),
-            "reason": np.tile(reasons, len(groups)),
-        }
-    ).assign(count=wide_values.reshape(-1))
+def _cells(
+    counts: np.ndarray, groups: list, reasons: list, group_denominators: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """One row per (group, reason) with its share of the group's denominator and interval."""
+    cells = pd.DataFrame(
+        {"group": np.repeat(groups, len(reasons)), "reason": np.tile(reasons, len(groups))}
+    ).assign(count=counts.reshape(-1))
+    denominators = np.repeat(group_denominators, len(reasons))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cells["share"] = np.where(denominators > 0, cells["count"] / denominators, np.nan)
+    cells["ci_low"], cells["ci_high"] = wilson(cells["count"], denominators)
+    return cells, denominators
 
 
 def _overall(reasons: list, counts: np.ndarray, denominator: int) -> pd.DataFrame:
@@ -147,11 +152,7 @@ def _overall(reasons: list, counts: np.ndarray, denominator: int) -> pd.DataFram
 
 def _single(frame, wide, groups, reasons, counts) -> ReasonBreakdown:
     row_totals = counts.sum(axis=1)
-    cells = _long(counts, groups, reasons)
-    denominators = np.repeat(row_totals, len(reasons))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cells["share"] = np.where(denominators > 0, cells["count"] / denominators, np.nan)
-    cells["ci_low"], cells["ci_high"] = wilson(cells["count"], denominators)
+    cells, denominators = _cells(counts, groups, reasons, row_totals)
     residuals = np.full(counts.shape, np.nan)
     rows, cols = row_totals > 0, counts.sum(axis=0) > 0
     if rows.sum() >= 2 and cols.sum() >= 2:
@@ -194,11 +195,7 @@ def _multi(frame, wide, groups, reasons, counts, respondents) -> ReasonBreakdown
             f"respondents: {groups[g]} has {counts[g, r]} mentions of {reasons[r]} "
             f"but only {people[g]} respondents"
         )
-    cells = _long(counts, groups, reasons)
-    denominators = np.repeat(people, len(reasons))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cells["share"] = np.where(denominators > 0, cells["count"] / denominators, np.nan)
-    cells["ci_low"], cells["ci_high"] = wilson(cells["count"], denominators)
+    cells, denominators = _cells(counts, groups, reasons, people)
     z = np.full(counts.shape, np.nan)
     p = np.full(counts.shape, np.nan)
     methods: set[str] = set()

@@ -105,7 +105,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             portal_questionnaires.get_questionnaire,
             portal_responses.submit_response,
             create_static_files_router(path="/static", directories=[PACKAGE_DIR / "static"]),
-            admin_handler(production=not settings.debug),
+            admin_handler(production=settings.https),
         ],
         dependencies={"ctx": Provide(lambda: ctx, sync_to_thread=False)},
         lifespan=[lifespan],

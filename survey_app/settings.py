@@ -46,6 +46,11 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     debug: bool = False
 
+    @property
+    def https(self) -> bool:
+        """Served over HTTPS (by its public URL): staff cookies are then marked Secure."""
+        return bool(self.public_url and self.public_url.startswith("https://"))
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ

@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from babel.dates import format_date
+from babel.numbers import format_decimal
 from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.params import FromPath
@@ -43,7 +45,7 @@ MESSAGES: dict[str, tuple[str, str, int]] = {
     ),
     "expired": (
         N_("This survey has closed"),
-        N_("The time to answer this survey has passed. Thank you all the same."),
+        N_("The time to answer this survey ended on %(date)s. Thank you all the same."),
         HTTP_410_GONE,
     ),
     "answered": (
@@ -115,12 +117,15 @@ def message_page(
 ) -> Template:
     heading, text, status = MESSAGES[kind]
     gettext = ctx.catalogs.get(locale).gettext
+    params = (
+        {"date": format_date(invitation.expires_at, "long", locale=locale)} if invitation else {}
+    )
     return Template(
         template_name="message.html",
         context={
             "locale": locale,
             "heading": gettext(heading),
-            "text": gettext(text),
+            "text": gettext(text) % params if "%(" in text else gettext(text),
             "agency": invitation.agency_label(locale) if invitation else None,
             "languages": language_links(request.url.path),
         },
@@ -225,7 +230,11 @@ async def submit_questionnaire(
         gettext = ctx.catalogs.get(locale).gettext
         errors: dict[str, str] = {}
         for problem in problems:
-            errors.setdefault(problem.question, gettext(problem.message) % problem.params)
+            params = {
+                key: format_decimal(value, locale=locale) if isinstance(value, int) else value
+                for key, value in problem.params.items()
+            }
+            errors.setdefault(problem.question, gettext(problem.message) % params)
         return form_page(ctx, request, locale, invitation, questionnaire, values=raw, errors=errors)
     try:
         await submissions.store(ctx.engine, invitation, questionnaire, clean.values, locale)

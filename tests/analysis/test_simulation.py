@@ -6,15 +6,9 @@ import numpy as np
 import pandas as pd
 
 import analysis
+from questionnaires import REASON_CODES
 
-REASONS = [
-    "portal_error",
-    "complex_procedure",
-    "payment_error",
-    "network_error",
-    "device_error",
-    "other",
-]
+REASONS = list(REASON_CODES)
 PUBLISHED = np.array([36, 25, 10, 5, 3, 14], dtype=float)  # DESIGN.md; sums to 93 on purpose
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 import re
 
 import pytest
+from babel.dates import format_date
 
 from survey_app.storage.tables import Comment, Invitation, Response, ResponseReason
 from tests.survey_app.conftest import invite
@@ -103,6 +104,11 @@ def test_error_keeps_the_chosen_rating_and_reasons(http, token):
     assert re.search(r'name="overall" value="2" checked', page.text)
     assert re.search(r'name="reasons" value="payment_error" checked', page.text)
     assert 'id="e-comment"' in page.text
+    assert "at most 1,000 characters (now 1,001)" in page.text
+    vi = http.post(
+        f"/s/{token}?lang=vi", data={"lang": "vi", "overall": "5", "comment": "x" * 1001}
+    )
+    assert "1.000" in vi.text  # Vietnamese groups thousands with a dot
 
 
 def test_unknown_token_gets_a_localized_404_page(http, live):
@@ -122,6 +128,9 @@ def test_expired_token_gets_a_410_page(http, token, live):
     page = http.get(f"/s/{token}?lang=en")
     assert page.status_code == 410
     assert "This survey has closed" in page.text
+    assert f"ended on {format_date(past, 'long', locale='en')}" in page.text
+    vi = http.get(f"/s/{token}?lang=vi")
+    assert format_date(past, "long", locale="vi") in vi.text
     assert http.post(f"/s/{token}?lang=en", data={"overall": "4"}).status_code == 410
     assert live.run(Response.count()) == 0
 

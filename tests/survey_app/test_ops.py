@@ -20,14 +20,6 @@ def test_openapi_document_lists_the_portal_api(http):
     assert not any(path.startswith("/s/") for path in paths)
 
 
-def test_admin_is_mounted_behind_a_login(http):
-    page = http.get("/admin/", follow_redirects=True)
-    assert page.status_code == 200
-    assert "html" in page.headers["content-type"]
-    api = http.get("/admin/api/tables/")
-    assert api.status_code in (401, 403)
-
-
 def test_unknown_api_path_is_a_json_404(http):
     answer = http.get("/api/v1/nothing-here")
     assert answer.status_code == 404
