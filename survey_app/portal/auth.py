@@ -4,31 +4,20 @@ from __future__ import annotations
 
 from litestar import Request
 from litestar.di import NamedDependency
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import PermissionDeniedException
 
-from survey_app import apikeys
 from survey_app.apikeys import KeyHolder
+from survey_app.bearer import key_with_role
 from survey_app.storage.tables import Role
 
-BEARER = "bearer"
+_portal = key_with_role(Role.portal, what="This endpoint")
 
 
 async def portal_key(request: Request) -> KeyHolder:
-    """Dependency: the portal key in ``Authorization: Bearer <key>``, or 401/403."""
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
-    if scheme.lower() != BEARER or not key.strip():
-        raise NotAuthorizedException(
-            detail="Missing API key: send 'Authorization: Bearer <key>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    holder = await apikeys.authenticate(key.strip())
-    if holder is None:
-        raise NotAuthorizedException(
-            detail="Unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
-        )
-    if holder.role is not Role.portal or holder.agency_id is None:
-        raise PermissionDeniedException(detail="This endpoint needs a portal key of an agency")
+    """Dependency: the portal key of one agency, or 401/403."""
+    holder = await _portal(request)
+    if holder.agency_id is None:
+        raise PermissionDeniedException(detail="This portal key is not bound to an agency")
     return holder
 
 

@@ -1,0 +1,264 @@
+"""Statistics API and microdata export over real HTTP, on both engines.
+
+The numbers each endpoint returns are checked against the analysis functions
+run on counts computed here, in Python, from the very records inserted.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import random
+from collections import Counter
+
+import openpyxl
+import pandas as pd
+import pytest
+
+import analysis
+from survey_app import apikeys, directory
+from survey_app.bulk import Synthetic, insert_responses
+from survey_app.storage.tables import AgencyKind, Role
+
+REASONS = [
+    "portal_error",
+    "complex_procedure",
+    "payment_error",
+    "network_error",
+    "device_error",
+    "other",
+]
+SIZES = {"MIC": 90, "MOF": 120, "TINY": 6}
+RATE = {"MIC": 0.70, "MOF": 0.90, "TINY": 0.5}
+
+
+async def _seed() -> dict:
+    rng = random.Random(42)
+    keys: dict[str, str] = {}
+    records: list[tuple[str, str, Synthetic]] = []
+    for agency, size in SIZES.items():
+        agency_id = await directory.add_agency(agency, AgencyKind.ministry, agency, {})
+        service_id = await directory.add_service(f"{agency}-1", agency, "S", {}, True)
+        for i in range(size):
+            satisfied = rng.random() < RATE[agency]
+            overall = rng.choice([4, 5]) if satisfied else rng.choice([1, 2, 3])
+            reasons = tuple(sorted(rng.sample(REASONS, rng.choice([1, 2])))) if overall <= 3 else ()
+            day = dt.datetime(2026, 1 + i % 3, 1 + i % 27, 10, tzinfo=dt.UTC)
+            channel = "web" if i % 4 else "mobile"
+            records.append(
+                (
+                    agency,
+                    channel,
+                    Synthetic(agency_id, service_id, channel, "vi", day, overall, reasons),
+                )
+            )
+    await insert_responses([r for _, _, r in records])
+    mic = await directory.agency_id("MIC")
+    for role in (Role.researcher, Role.analyst, Role.portal, Role.admin):
+        keys[role.value] = await apikeys.create(role, mic)
+    return {"keys": keys, "records": records}
+
+
+@pytest.fixture
+def seeded(live):
+    return live.run(_seed())
+
+
+def auth(seeded, role="researcher"):
+    return {"Authorization": f"Bearer {seeded['keys'][role]}"}
+
+
+def expected_satisfaction(records, keep=lambda a, c, r: True):
+    rows = {}
+    for agency, channel, r in records:
+        if keep(agency, channel, r):
+            s, t, total = rows.get(agency, (0, 0, 0))
+            rows[agency] = (s + (r.overall >= 4), t + 1, total + r.overall)
+    return pd.DataFrame(
+        [
+            {"group": g, "satisfied": s, "total": t, "rating_sum": rs}
+            for g, (s, t, rs) in sorted(rows.items())
+        ]
+    )
+
+
+def test_satisfaction_json_matches_analysis(http, seeded):
+    answer = http.get("/api/v1/stats/satisfaction", headers=auth(seeded))
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    expected = analysis.compare_satisfaction(expected_satisfaction(seeded["records"]))
+    assert body["n_responses"] == sum(SIZES.values())
+    assert body["filters"]["group_by"] == "agency"
+    assert "generated_at" in body
+    assert any("Holm" in m for m in body["method"])
+    got = {g["group"]: g for g in body["groups"]}
+    for row in expected.groups.itertuples():
+        if row.group == "TINY":
+            assert got["TINY"]["suppressed"] is True
+            assert got["TINY"]["csat"] is None
+            continue
+        assert got[row.group]["csat"] == pytest.approx(row.csat)
+        assert got[row.group]["ci_low"] == pytest.approx(row.ci_low)
+        assert got[row.group]["p_adjusted"] == pytest.approx(row.p_adjusted)
+        assert got[row.group]["mean_rating"] == pytest.approx(row.mean_rating)
+        assert got[row.group]["significant"] == row.significant
+    assert body["overall"]["csat"] == pytest.approx(expected.overall.csat)
+
+
+def test_satisfaction_csv_and_xlsx_parse_back(http, seeded):
+    expected = analysis.compare_satisfaction(
+        expected_satisfaction(seeded["records"])
+    ).groups.set_index("group")
+    as_csv = http.get("/api/v1/stats/satisfaction", params={"format": "csv"}, headers=auth(seeded))
+    assert as_csv.status_code == 200
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    assert 'filename="satisfaction-' in as_csv.headers["content-disposition"]
+    rows = {r["group"]: r for r in csv.DictReader(io.StringIO(as_csv.content.decode("utf-8-sig")))}
+    assert float(rows["MOF"]["csat"]) == pytest.approx(expected.loc["MOF", "csat"])
+    assert rows["TINY"]["csat"] == ""
+    assert rows["TINY"]["suppressed"] == "True"
+    as_xlsx = http.get(
+        "/api/v1/stats/satisfaction", params={"format": "xlsx"}, headers=auth(seeded)
+    )
+    assert as_xlsx.status_code == 200
+    sheet = openpyxl.load_workbook(io.BytesIO(as_xlsx.content)).active
+    header = [c.value for c in sheet[1]]
+    values = {
+        r[0]: dict(zip(header, r, strict=True))
+        for r in sheet.iter_rows(min_row=2, values_only=True)
+    }
+    assert values["MIC"]["csat"] == pytest.approx(expected.loc["MIC", "csat"])
+    assert values["TINY"]["csat"] is None
+
+
+def test_reasons_match_analysis_multi_select(http, seeded):
+    body = http.get("/api/v1/stats/reasons", headers=auth(seeded)).json()
+    mentions, people = Counter(), Counter()
+    for agency, _, r in seeded["records"]:
+        for code in r.reasons:
+            mentions[(agency, code)] += 1
+        people[agency] += bool(r.reasons)
+    table = pd.DataFrame([{"group": g, "reason": c, "count": n} for (g, c), n in mentions.items()])
+    expected = analysis.reason_breakdown(table, respondents=dict(people)).cells.set_index(
+        ["group", "reason"]
+    )
+    got = {(c["group"], c["reason"]): c for c in body["cells"]}
+    assert body["n_responses"] == sum(people.values())
+    for (group, reason), row in expected.iterrows():
+        cell = got[(group, reason)]
+        if row["denominator"] < 10:
+            assert cell["suppressed"] is True
+            assert cell["share"] is None
+        else:
+            assert cell["share"] == pytest.approx(row["share"])
+            assert cell["p_adjusted"] == pytest.approx(row["p_adjusted"], nan_ok=True)
+
+
+def test_trend_national_and_compared(http, seeded):
+    body = http.get("/api/v1/stats/trend", params={"period": "month"}, headers=auth(seeded)).json()
+    months = Counter()
+    satisfied = Counter()
+    for _, _, r in seeded["records"]:
+        key = r.submitted_at.strftime("%Y-%m")
+        months[key] += 1
+        satisfied[key] += r.overall >= 4
+    table = pd.DataFrame(
+        [{"period": m, "satisfied": satisfied[m], "total": months[m]} for m in sorted(months)]
+    )
+    expected = analysis.trend(table)
+    assert [p["period"] for p in body["periods"]] == ["2026-01", "2026-02", "2026-03"]
+    assert [p["csat"] for p in body["periods"]] == pytest.approx(list(expected.periods["csat"]))
+    assert body["trend_test"]["odds_ratio"] == pytest.approx(expected.trend_test.odds_ratio)
+    quarter = http.get(
+        "/api/v1/stats/trend", params={"period": "quarter"}, headers=auth(seeded)
+    ).json()
+    assert [p["period"] for p in quarter["periods"]] == ["2026-Q1"]
+    compared = http.get(
+        "/api/v1/stats/trend", params={"compare": "MIC,MOF"}, headers=auth(seeded)
+    ).json()
+    assert set(compared["series"]) == {"MIC", "MOF"}
+    assert compared["comparison"]["df"] == 1
+    assert 0 <= compared["comparison"]["p_value"] <= 1
+
+
+def test_filters_narrow_the_counts(http, seeded):
+    body = http.get(
+        "/api/v1/stats/satisfaction",
+        params={"channel": "mobile", "from": "2026-02-01", "to": "2026-02-28"},
+        headers=auth(seeded),
+    ).json()
+    keep = lambda a, c, r: c == "mobile" and r.submitted_at.month == 2  # noqa: E731
+    expected = expected_satisfaction(seeded["records"], keep)
+    assert body["n_responses"] == int(expected["total"].sum())
+    assert body["filters"]["channel"] == "mobile"
+    one = http.get(
+        "/api/v1/stats/satisfaction", params={"agency": "MOF"}, headers=auth(seeded)
+    ).json()
+    assert [g["group"] for g in one["groups"]] == ["MOF"]
+    assert one["n_responses"] == SIZES["MOF"]
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "fragment"),
+    [
+        ("/api/v1/stats/satisfaction", {"group_by": "planet"}, "group_by"),
+        ("/api/v1/stats/satisfaction", {"format": "pdf"}, "format"),
+        ("/api/v1/stats/satisfaction", {"from": "2026-13-01"}, "'from'"),
+        ("/api/v1/stats/satisfaction", {"from": "2026-03-01", "to": "2026-01-01"}, "after"),
+        ("/api/v1/stats/satisfaction", {"channel": "fax"}, "channel"),
+        ("/api/v1/stats/reasons", {"essential": "maybe"}, "essential"),
+        ("/api/v1/stats/trend", {"period": "year"}, "period"),
+    ],
+)
+def test_bad_parameters_are_400_with_a_reason(http, seeded, path, params, fragment):
+    answer = http.get(path, params=params, headers=auth(seeded))
+    assert answer.status_code == 400
+    assert fragment in answer.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("role", "stats", "microdata"),
+    [
+        (None, 401, 401),
+        ("portal", 403, 403),
+        ("analyst", 200, 403),
+        ("researcher", 200, 200),
+        ("admin", 200, 200),
+    ],
+)
+def test_who_may_see_what(http, seeded, role, stats, microdata):
+    headers = auth(seeded, role) if role else {}
+    assert http.get("/api/v1/stats/satisfaction", headers=headers).status_code == stats
+    assert http.get("/api/v1/stats/reasons", headers=headers).status_code == stats
+    assert http.get("/api/v1/exports/responses.csv", headers=headers).status_code == microdata
+    assert http.get("/api/v1/exports/dictionary.json", headers=headers).status_code == microdata
+
+
+def test_microdata_export_rows_and_reason_columns(http, seeded):
+    answer = http.get("/api/v1/exports/responses.csv", headers=auth(seeded))
+    assert answer.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig"))))
+    assert len(rows) == sum(SIZES.values())
+    assert {"agency", "service", "channel", "locale", "date", "rating"} <= set(rows[0])
+    assert not {"comment", "transaction_key", "token", "id"} & set(rows[0])
+    for code in REASONS:
+        expected = sum(code in r.reasons for _, _, r in seeded["records"])
+        assert sum(int(row[f"reason_{code}"]) for row in rows) == expected
+    assert all(len(row["date"]) == 10 for row in rows)
+    only = http.get(
+        "/api/v1/exports/responses.csv", params={"agency": "TINY"}, headers=auth(seeded)
+    )
+    assert len(only.content.decode("utf-8-sig").strip().splitlines()) == 1 + SIZES["TINY"]
+
+
+def test_dictionary_lists_every_column_with_labels(http, seeded):
+    body = http.get("/api/v1/exports/dictionary.json", headers=auth(seeded)).json()
+    names = [c["name"] for c in body["columns"]]
+    export = http.get("/api/v1/exports/responses.csv", headers=auth(seeded)).content.decode(
+        "utf-8-sig"
+    )
+    assert names == export.splitlines()[0].split(",")
+    payment = next(c for c in body["columns"] if c["name"] == "reason_payment_error")
+    assert payment["labels"]["en"] == "Errors when paying online"
+    assert payment["labels"]["vi"] == "Lỗi khi thanh toán trực tuyến"
