@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from questionnaires import DEFAULT_QUESTIONNAIRE_ID
 from survey_app import directory, invitations
+from survey_app.bulk import Synthetic, insert_responses
 from survey_app.invitations import TokenState
 from survey_app.settings import Settings
 from survey_app.storage.tables import Agency, AgencyKind, Service
@@ -25,6 +29,16 @@ AGENCIES = [
      "Ho Chi Minh City People's Committee", "Komite Rakyat Kota Ho Chi Minh"),
     ("DN", AgencyKind.locality, "UBND Thành phố Đà Nẵng",
      "Da Nang People's Committee", "Komite Rakyat Kota Da Nang"),
+    ("MOH", AgencyKind.ministry, "Bộ Y tế", "Ministry of Health", "Kementerian Kesehatan"),
+    ("MOJ", AgencyKind.ministry, "Bộ Tư pháp", "Ministry of Justice", "Kementerian Kehakiman"),
+    ("MOT", AgencyKind.ministry, "Bộ Giao thông vận tải",
+     "Ministry of Transport", "Kementerian Perhubungan"),
+    ("GDT", AgencyKind.branch, "Tổng cục Thuế",
+     "General Department of Taxation", "Direktorat Jenderal Pajak"),
+    ("CT", AgencyKind.locality, "UBND Thành phố Cần Thơ",
+     "Can Tho People's Committee", "Komite Rakyat Kota Can Tho"),
+    ("QN", AgencyKind.locality, "UBND Tỉnh Quảng Ninh",
+     "Quang Ninh People's Committee", "Komite Rakyat Provinsi Quang Ninh"),
 ]  # fmt: skip
 
 # (code, agency, essential, Vietnamese name, English name, Indonesian name)
@@ -47,9 +61,39 @@ SERVICES = [
      "Household business registration", "Pendaftaran usaha rumah tangga"),
     ("DN-CONSTRUCTION", "DN", False, "Cấp giấy phép xây dựng",
      "Construction permit", "Izin mendirikan bangunan"),
+    ("MOH-PRACTICE", "MOH", True, "Cấp chứng chỉ hành nghề khám bệnh, chữa bệnh",
+     "Medical practice certificate", "Sertifikat praktik medis"),
+    ("MOJ-CRIMINAL-RECORD", "MOJ", True, "Cấp phiếu lý lịch tư pháp",
+     "Criminal record certificate", "Surat keterangan catatan kepolisian"),
+    ("MOT-VEHICLE", "MOT", True, "Đăng kiểm phương tiện",
+     "Vehicle inspection", "Uji kendaraan bermotor"),
+    ("GDT-PERSONAL-TAX", "GDT", True, "Quyết toán thuế thu nhập cá nhân",
+     "Personal income tax settlement", "Penyelesaian pajak penghasilan pribadi"),
+    ("CT-LAND", "CT", True, "Cấp giấy chứng nhận quyền sử dụng đất",
+     "Land use right certificate", "Sertifikat hak guna tanah"),
+    ("QN-MARRIAGE", "QN", True, "Đăng ký kết hôn",
+     "Marriage registration", "Pencatatan pernikahan"),
 ]  # fmt: skip
 
 DEMO_SERVICE = "HN-BIRTH"
+DEMO_SEED = 2026
+FIRST_RUN_RESPONSES = 3000
+# The published reason shares (DESIGN.md), and agencies made deliberately different
+# so the dashboard shows real significance on first run.
+REASON_WEIGHTS = {
+    "portal_error": 36,
+    "complex_procedure": 25,
+    "payment_error": 10,
+    "network_error": 5,
+    "device_error": 3,
+    "other": 14,
+}
+BASE_CSAT = 0.83
+CSAT_SHIFT = {"HN": -0.10, "MOF": +0.09, "GDT": -0.06, "QN": +0.07}
+DOUBLE_PAYMENT_ERRORS = {"VSS"}
+CHANNEL_WEIGHTS = {"web": 55, "mobile": 30, "counter": 10, "sms": 3, "email": 2}
+LOCALE_WEIGHTS = {"vi": 85, "en": 10, "id": 5}
+MONTHLY_GAIN = 0.004
 DEMO_REF = "demo-link-{n}"
 
 
@@ -118,3 +162,52 @@ async def open_demo_invitation(settings: Settings) -> str:
         if found is not None and found.state() is TokenState.open:
             return issued.token
         n += 1
+
+
+async def synthesize(
+    count: int, months: int, seed: int = DEMO_SEED, progress: Callable[[int], None] | None = None
+) -> int:
+    """Add ``count`` realistic responses spread over the last ``months`` months."""
+    rng = random.Random(seed)  # noqa: S311 - synthetic data, reproducible on purpose
+    services = await Service.select(
+        Service.id, Service.agency.id.as_alias("agency_id"), Service.agency.code.as_alias("agency")
+    )
+    if not services:
+        raise ValueError("no services: load the demo agencies and services first")
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    span = dt.timedelta(days=30 * months)
+    channels, channel_w = zip(*CHANNEL_WEIGHTS.items(), strict=True)
+    locales, locale_w = zip(*LOCALE_WEIGHTS.items(), strict=True)
+    records = []
+    for _ in range(count):
+        service = rng.choice(services)
+        when = now - span + dt.timedelta(seconds=rng.randrange(int(span.total_seconds())))
+        months_ago = (now - when).days / 30
+        csat = BASE_CSAT + CSAT_SHIFT.get(service["agency"], 0.0) - MONTHLY_GAIN * months_ago
+        satisfied = rng.random() < min(0.99, max(0.05, csat))
+        overall = (
+            rng.choices([4, 5], [45, 55])[0]
+            if satisfied
+            else rng.choices([1, 2, 3], [20, 30, 50])[0]
+        )
+        reasons: tuple[str, ...] = ()
+        if overall <= 3:
+            weights = dict(REASON_WEIGHTS)
+            if service["agency"] in DOUBLE_PAYMENT_ERRORS:
+                weights["payment_error"] *= 2
+            picked = set(
+                rng.choices(list(weights), list(weights.values()), k=rng.choice([1, 1, 2]))
+            )
+            reasons = tuple(code for code in weights if code in picked)
+        records.append(
+            Synthetic(
+                agency_id=service["agency_id"],
+                service_id=service["id"],
+                channel=rng.choices(channels, channel_w)[0],
+                locale=rng.choices(locales, locale_w)[0],
+                submitted_at=when,
+                overall=overall,
+                reasons=reasons,
+            )
+        )
+    return await insert_responses(records, progress=progress)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from survey_app.cli import admin, analyze, questionnaire, server
+from survey_app.cli import admin, analyze, questionnaire, report, server
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,5 +17,6 @@ for command in (
     *admin.COMMANDS,
     questionnaire.questionnaire,
     analyze.analyze,
+    report.report,
 ):
     main.add_command(command)

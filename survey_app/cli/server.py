@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 
 import click
 
@@ -79,17 +80,47 @@ def migrate() -> None:
 
 
 @click.command()
-def demo() -> None:
-    """Load demo agencies and services (idempotent) and print a working questionnaire link."""
+@click.option(
+    "--responses",
+    type=click.IntRange(0),
+    default=None,
+    help="Add this many synthetic responses. Default: 3000 when the database has none, else 0.",
+)
+@click.option(
+    "--months",
+    type=click.IntRange(1, 120),
+    default=12,
+    show_default=True,
+    help="Spread them over this many past months.",
+)
+@click.option("--seed", type=int, default=None, help="Random seed (default: fixed, reproducible).")
+def demo(responses: int | None, months: int, seed: int | None) -> None:
+    """Load demo agencies, services and responses; print a working questionnaire link.
+
+    Agencies and services are added only when missing, so running it again
+    changes nothing unless --responses asks for more.
+    """
     from survey_app import demo as demo_data
+    from survey_app.storage.tables import Response
 
-    async def work(settings: Settings) -> demo_data.DemoResult:
-        return await demo_data.load(settings)
+    async def work(settings: Settings) -> tuple[demo_data.DemoResult, int]:
+        result = await demo_data.load(settings)
+        wanted = responses
+        if wanted is None:
+            wanted = demo_data.FIRST_RUN_RESPONSES if await Response.count() == 0 else 0
+        if not wanted:
+            return result, 0
+        with click.progressbar(length=wanted, label="Synthetic responses", file=sys.stderr) as bar:
+            added = await demo_data.synthesize(
+                wanted, months, seed if seed is not None else demo_data.DEMO_SEED, bar.update
+            )
+        return result, added
 
-    result = run_with_database(work)
+    result, added = run_with_database(work)
     click.echo(
         f"Demo data: {result.agencies_added} agencies and {result.services_added} services added "
-        f"({result.agencies_total} agencies, {result.services_total} services in all)."
+        f"({result.agencies_total} agencies, {result.services_total} services in all); "
+        f"{added} responses added."
     )
     click.echo(f"Questionnaire link: {result.link}")
     click.echo(

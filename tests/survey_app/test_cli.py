@@ -23,6 +23,10 @@ COMMANDS = [
     ["analyze", "reasons"],
     ["analyze", "satisfaction"],
     ["analyze", "trend"],
+    ["report"],
+    ["report", "reasons"],
+    ["report", "satisfaction"],
+    ["report", "trend"],
 ]
 
 
@@ -137,3 +141,32 @@ def test_demo_is_idempotent_and_prints_a_working_link(live, http):
     fresh = re.search(r"Questionnaire link: \S+(/s/\S+)", third.stdout).group(1)
     assert fresh != link
     assert http.get(fresh).status_code == 200
+
+
+def test_demo_responses_then_reports(live, tmp_path):
+    import csv
+    import io
+    import json
+
+    from survey_app.storage.tables import Response, ResponseReason
+
+    env = env_for(live)
+    done = survey_command("demo", "--responses", "400", "--months", "3", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "400 responses added" in done.stdout
+    assert live.run(Response.count()) == 400
+    assert live.run(ResponseReason.count()) > 0
+    again = survey_command("demo", env=env)
+    assert "0 responses added" in again.stdout  # responses exist: nothing more by default
+    out = tmp_path / "s.csv"
+    done = survey_command("report", "satisfaction", "--format", "csv", "--out", str(out), env=env)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+    assert {row["group"] for row in rows} >= {"HN", "MOF"}
+    assert sum(int(row["total"] or 0) for row in rows) <= 400
+    done = survey_command("report", "trend", "--period", "month", "--format", "json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)["periods"]) >= 3
+    done = survey_command("report", "reasons", "--channel", "fax", env=env)
+    assert done.returncode == 2
+    assert "unknown channel" in done.stderr

@@ -1,0 +1,147 @@
+"""``survey report reasons|satisfaction|trend``: the statistics API's figures, from the database."""
+
+from __future__ import annotations
+
+import click
+
+from survey_app.cli.analyze import FORMATS, draw, emit
+from survey_app.cli.common import run_with_database
+from survey_app.settings import SUPPORTED_LOCALES, Settings
+from survey_app.stats.filters import GROUP_BY, PERIODS, FilterError, Filters
+
+
+def filter_options(command):  # type: ignore[no-untyped-def]
+    for name, dest, help_text in (
+        ("--to", "date_to", "Last day, YYYY-MM-DD."),
+        ("--from", "date_from", "First day, YYYY-MM-DD."),
+        ("--locale", "locale", "Only answers in this language."),
+        ("--channel", "channel", "Only this channel."),
+        ("--service", "service", "Only this service code."),
+        ("--agency", "agency", "Only this agency code."),
+    ):
+        command = click.option(name, dest, default=None, help=help_text)(command)
+    command = click.option("--essential", is_flag=True, help="Only essential services.")(command)
+    command = click.option(
+        "--lang",
+        type=click.Choice(SUPPORTED_LOCALES),
+        default="en",
+        show_default=True,
+        help="Language of the chart.",
+    )(command)
+    command = click.option(
+        "--chart",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Also draw the chart into this .svg or .png file.",
+    )(command)
+    command = click.option(
+        "--out",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Write to this file (required for xlsx).",
+    )(command)
+    return click.option(
+        "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
+    )(command)
+
+
+def parse(options: dict) -> Filters:  # type: ignore[type-arg]
+    try:
+        return Filters.parse(
+            agency=options["agency"],
+            service=options["service"],
+            channel=options["channel"],
+            locale=options["locale"],
+            essential=options["essential"],
+            date_from=options["date_from"],
+            date_to=options["date_to"],
+        )
+    except FilterError as error:
+        raise click.UsageError(str(error)) from error
+
+
+def fetch(work):  # type: ignore[no-untyped-def]
+    async def guarded(_: Settings):  # type: ignore[no-untyped-def]
+        return await work()
+
+    with click.progressbar(length=1, label="Querying", file=click.get_text_stream("stderr")) as bar:
+        result = run_with_database(guarded)
+        bar.update(1)
+    return result
+
+
+@click.group()
+def report() -> None:
+    """Reports from the database: the same figures as the statistics API."""
+
+
+@report.command()
+@filter_options
+@click.option("--group-by", type=click.Choice(GROUP_BY), default="agency", show_default=True)
+@click.option(
+    "--target",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.95,
+    show_default=True,
+)
+def satisfaction(group_by, target, fmt, out, chart, lang, **options) -> None:  # type: ignore[no-untyped-def]
+    """Satisfaction per agency, service or channel against the rest."""
+    import analysis
+    from survey_app.stats import counts
+
+    filters = parse(options)
+    table = fetch(lambda: _satisfaction(counts, filters, group_by))
+    if table.empty or table["total"].sum() == 0:
+        raise click.ClickException("no responses match these filters")
+    result = analysis.compare_satisfaction(table, target=target)
+    emit(result, analysis.suppress(result.groups), fmt, _path(out))
+    draw(
+        lambda c, t: c.forest_chart(result, locale=lang, translations=t, target=target),
+        _path(chart),
+        lang,
+    )
+
+
+async def _satisfaction(counts, filters, group_by):  # type: ignore[no-untyped-def]
+    return counts.satisfaction_table(await counts.rating_counts(filters, group_by))
+
+
+@report.command()
+@filter_options
+@click.option("--group-by", type=click.Choice(GROUP_BY), default="agency", show_default=True)
+def reasons(group_by, fmt, out, chart, lang, **options) -> None:  # type: ignore[no-untyped-def]
+    """Reasons for dissatisfaction per agency, service or channel (multi-select)."""
+    import analysis
+    from survey_app.stats import counts
+
+    filters = parse(options)
+    table, people = fetch(lambda: counts.reason_counts(filters, group_by))
+    if table.empty:
+        raise click.ClickException("no reasons match these filters")
+    result = analysis.reason_breakdown(table, respondents=people)
+    emit(result, analysis.suppress(result.cells), fmt, _path(out))
+    draw(lambda c, t: c.reason_chart(result, locale=lang, translations=t), _path(chart), lang)
+
+
+@report.command()
+@filter_options
+@click.option("--period", type=click.Choice(PERIODS), default="month", show_default=True)
+def trend(period, fmt, out, chart, lang, **options) -> None:  # type: ignore[no-untyped-def]
+    """Satisfaction per period, with its trend and the last change."""
+    import analysis
+    from survey_app.stats import counts
+
+    filters = parse(options)
+    daily = fetch(lambda: counts.daily_rating_counts(filters))
+    table = counts.period_table(daily, period)
+    if table.empty:
+        raise click.ClickException("no responses match these filters")
+    result = analysis.trend(table)
+    emit(result, analysis.suppress(result.periods), fmt, _path(out))
+    draw(lambda c, t: c.trend_chart(result, locale=lang, translations=t), _path(chart), lang)
+
+
+def _path(value):  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    return Path(value) if value else None
