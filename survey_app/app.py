@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +11,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from litestar import Litestar, Request, Response
 from litestar.config.compression import CompressionConfig
+from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
@@ -30,6 +32,7 @@ from survey_app.admin import admin_handler
 from survey_app.citizen import embed, pages
 from survey_app.citizen.conditions import condition_css
 from survey_app.context import AppContext
+from survey_app.dashboard import pages as dashboard_pages
 from survey_app.i18n import Catalogs
 from survey_app.portal import invitations as portal_invitations
 from survey_app.portal import questionnaires as portal_questionnaires
@@ -108,6 +111,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             portal_responses.submit_response,
             *stats_api.ROUTES,
             *stats_exports.ROUTES,
+            *dashboard_pages.ROUTES,
             create_static_files_router(path="/static", directories=[PACKAGE_DIR / "static"]),
             admin_handler(production=settings.https),
         ],
@@ -121,6 +125,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             render_plugins=[ScalarRenderPlugin()],
         ),
         compression_config=CompressionConfig(backend="gzip", minimum_size=512),
+        # Staff forms carry a CSRF token. The citizen form (token in the path is the
+        # capability, and an iframe may get no cookies), the bearer-key API and
+        # piccolo_admin (its own CSRF protection) are left out.
+        csrf_config=CSRFConfig(
+            secret=hashlib.sha256(f"csrf:{settings.secret}".encode()).hexdigest(),
+            cookie_name="survey_csrf",
+            cookie_secure=settings.https,
+            exclude=["^/api/", "^/s/", "^/admin"],
+        ),
         request_max_body_size=settings.max_body_bytes,
         exception_handlers={
             HTTPException: html_or_json,

@@ -14,6 +14,7 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -48,13 +49,19 @@ def migrate(database_url: str, var_dir: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def run_async(coroutine) -> object:
+    """``asyncio.run`` in a thread of its own: a browser test may own this thread's loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def postgres_problem() -> str | None:
     async def probe() -> None:
         connection = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=3)
         await connection.close()
 
     try:
-        asyncio.run(probe())
+        run_async(probe())
     except (TimeoutError, OSError, asyncpg.PostgresError) as error:
         return f"{type(error).__name__}: {error}"
     return None
@@ -91,10 +98,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[s
             pytest.fail(message + "; under CI=true PostgreSQL tests must run")
         pytest.skip(message + "; PostgreSQL tests skipped")
     name = f"survey_test_{secrets.token_hex(4)}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    run_async(_admin(f'CREATE DATABASE "{name}"'))
     try:
         url = with_database(POSTGRES_ADMIN_URL, name)
         migrate(url, var_dir)
         yield url
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        run_async(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

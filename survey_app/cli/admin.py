@@ -117,18 +117,44 @@ def user() -> None:
 
 @user.command("create")
 @click.argument("username")
-@click.option("--admin", is_flag=True, help="May use /admin.")
+@click.option("--admin", is_flag=True, help="Administrator: /admin and everything else.")
+@click.option(
+    "--role",
+    type=click.Choice([r.value for r in Role if r is not Role.portal]),
+    default=None,
+    help="Dashboard role (admin with --admin). An analyst needs --agency.",
+)
+@click.option("--agency", "agency_code", default=None, help="The analyst's agency code.")
 @click.option("--email", default=None, help="Contact address (optional).")
 @click.password_option(help="Asked for when omitted (never pass it on a shared machine).")
-def user_create(username: str, admin: bool, email: str | None, password: str) -> None:
+def user_create(
+    username: str,
+    admin: bool,
+    role: str | None,
+    agency_code: str | None,
+    email: str | None,
+    password: str,
+) -> None:
     """Create staff user USERNAME."""
     from piccolo.apps.user.tables import BaseUser
+
+    from survey_app import staff
+
+    if admin and role not in (None, Role.admin.value):
+        raise click.UsageError("--admin gives the admin role; leave out --role")
+    if not admin and role is None:
+        raise click.UsageError("give --admin or --role analyst|researcher")
+    chosen = Role.admin if admin else Role(role)
 
     async def work(_: Settings) -> None:
         if await BaseUser.exists().where(BaseUser.username == username):
             raise click.ClickException(f"user {username!r} already exists")
+        if agency_code and not await directory_agency(agency_code):
+            raise click.ClickException(f"unknown agency {agency_code!r}")
+        if chosen is Role.analyst and not agency_code:
+            raise click.ClickException("an analyst is bound to one agency: give --agency")
         try:
-            await BaseUser.create_user(
+            user = await BaseUser.create_user(
                 username=username,
                 password=password,
                 # The column is unique; an address that cannot exist keeps it so.
@@ -139,9 +165,17 @@ def user_create(username: str, admin: bool, email: str | None, password: str) ->
             )
         except ValueError as error:
             raise click.ClickException(str(error)) from error
+        await staff.set_role(user.id, chosen, agency_code)
 
     run_with_database(work)
-    click.echo(f"User {username} created{' (admin)' if admin else ''}.")
+    where = f" of {agency_code}" if agency_code else ""
+    click.echo(f"User {username} created ({chosen.value}{where}).")
+
+
+async def directory_agency(code: str) -> bool:
+    from survey_app import directory
+
+    return await directory.agency_id(code) is not None
 
 
 COMMANDS = [agency, service, key, user]

@@ -12,14 +12,19 @@ import datetime as dt
 from typing import Annotated, Any
 
 import pandas as pd
-from litestar import Response, get
+from litestar import Request, Response, get
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import ValidationException
+from litestar.exceptions import (
+    NotAuthorizedException,
+    PermissionDeniedException,
+    ValidationException,
+)
 from litestar.params import FromQuery, QueryParameter
 
 import analysis
+from survey_app import staff
 from survey_app.apikeys import KeyHolder
-from survey_app.bearer import key_with_role
+from survey_app.bearer import CHALLENGE, key_with_role
 from survey_app.stats import counts
 from survey_app.stats.filters import GROUP_BY, PERIODS, FilterError, Filters
 from survey_app.stats.responses import check_format, published, render
@@ -56,11 +61,30 @@ async def parse_filters(
         raise ValidationException(detail=str(error)) from error
 
 
+def caller(*roles: Role, what: str):  # type: ignore[no-untyped-def]
+    """A bearer key of ``roles`` or, without one, a staff session of ``roles``."""
+    by_key = key_with_role(*roles, what=what)
+
+    async def dependency(request: Request) -> KeyHolder | staff.StaffMember:
+        if request.headers.get("authorization"):
+            return await by_key(request)
+        member = await staff.from_request(request)
+        if member is None:
+            raise NotAuthorizedException(
+                detail="Log in, or send 'Authorization: Bearer <key>'", headers=CHALLENGE
+            )
+        if member.role not in roles:
+            raise PermissionDeniedException(detail=f"{what} is not open to the role {member.role}")
+        return member
+
+    return dependency
+
+
 DEPENDENCIES = {
-    "staff": Provide(key_with_role(*STAFF_ROLES, what="Statistics")),
+    "staff": Provide(caller(*STAFF_ROLES, what="Statistics")),
     "filters": Provide(parse_filters),
 }
-Staff = NamedDependency[KeyHolder]
+Staff = NamedDependency[Any]
 FiltersDep = NamedDependency[Filters]
 
 

@@ -17,12 +17,10 @@ from litestar.di import NamedDependency, Provide
 from litestar.response import Stream
 
 from questionnaires import REASON_CODES
-from survey_app.apikeys import KeyHolder
-from survey_app.bearer import key_with_role
 from survey_app.context import Ctx
 from survey_app.invitations import as_utc
 from survey_app.settings import SUPPORTED_LOCALES
-from survey_app.stats.api import FiltersDep, parse_filters
+from survey_app.stats.api import FiltersDep, caller, parse_filters
 from survey_app.stats.counts import _where
 from survey_app.stats.filters import Filters
 from survey_app.storage.tables import Channel, Response, ResponseReason, Role
@@ -40,7 +38,7 @@ COLUMNS = [
     "questionnaire_version",
 ]
 MICRODATA_ROLES = (Role.admin, Role.researcher)
-Researcher = NamedDependency[KeyHolder]
+Researcher = NamedDependency[Any]
 
 
 async def microdata_rows(filters: Filters) -> AsyncIterator[list[Any]]:
@@ -105,7 +103,7 @@ async def csv_chunks(filters: Filters) -> AsyncIterator[bytes]:
 @get(
     "/api/v1/exports/responses.csv",
     dependencies={
-        "researcher": Provide(key_with_role(*MICRODATA_ROLES, what="Microdata")),
+        "researcher": Provide(caller(*MICRODATA_ROLES, what="Microdata")),
         "filters": Provide(parse_filters),
     },
     tags=["exports"],
@@ -121,7 +119,7 @@ async def responses_csv(researcher: Researcher, filters: FiltersDep) -> Stream:
 
 @get(
     "/api/v1/exports/dictionary.json",
-    dependencies={"researcher": Provide(key_with_role(*MICRODATA_ROLES, what="Microdata"))},
+    dependencies={"researcher": Provide(caller(*MICRODATA_ROLES, what="Microdata"))},
     tags=["exports"],
     summary="What each column of the microdata export means",
 )

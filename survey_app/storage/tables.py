@@ -139,6 +139,14 @@ class Comment(Table):
     created_at = Timestamptz(index=True)
 
 
+class StaffRole(Table):
+    """What a staff login may see: admin, analyst (of one agency) or researcher."""
+
+    user = ForeignKey(references=BaseUser, on_delete=OnDelete.cascade, null=False, unique=True)
+    role = Varchar(length=16, choices=Role)
+    agency = ForeignKey(references=Agency, on_delete=OnDelete.restrict, null=True)
+
+
 SURVEY_TABLES: list[type[Table]] = [
     Agency,
     Service,
@@ -148,6 +156,7 @@ SURVEY_TABLES: list[type[Table]] = [
     Response,
     ResponseReason,
     Comment,
+    StaffRole,
 ]
 AUTH_TABLES: list[type[Table]] = [BaseUser, SessionsBase]
 ALL_TABLES: list[type[Table]] = SURVEY_TABLES + AUTH_TABLES

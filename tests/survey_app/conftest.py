@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import random
 import threading
 from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ import uvicorn
 
 from survey_app import apikeys, directory
 from survey_app.app import create_app
+from survey_app.bulk import Synthetic, insert_responses
 from survey_app.settings import Settings
 from survey_app.storage.tables import (
     Agency,
@@ -25,6 +28,7 @@ from survey_app.storage.tables import (
     ResponseReason,
     Role,
     Service,
+    StaffRole,
 )
 
 T = TypeVar("T")
@@ -68,7 +72,16 @@ def server(database_url: str) -> Iterator[LiveServer]:
 
 
 async def _wipe() -> None:
-    for table in (Comment, ResponseReason, Response, Invitation, ApiKey, Service, Agency):
+    for table in (
+        StaffRole,
+        Comment,
+        ResponseReason,
+        Response,
+        Invitation,
+        ApiKey,
+        Service,
+        Agency,
+    ):
         await table.delete(force=True)
 
 
@@ -116,3 +129,42 @@ def invite(http: httpx.Client, portal: Portal, ref: str = "T-1", **extra: Any) -
     answer = http.post("/api/v1/invitations", json=body, headers=portal.auth)
     assert answer.status_code in (200, 201), answer.text
     return answer.json()
+
+
+REASONS = [
+    "portal_error",
+    "complex_procedure",
+    "payment_error",
+    "network_error",
+    "device_error",
+    "other",
+]
+SIZES = {"MIC": 90, "MOF": 120, "TINY": 6}
+RATE = {"MIC": 0.70, "MOF": 0.90, "TINY": 0.5}
+
+
+async def seed_statistics() -> dict:
+    rng = random.Random(42)
+    keys: dict[str, str] = {}
+    records: list[tuple[str, str, Synthetic]] = []
+    for agency, size in SIZES.items():
+        agency_id = await directory.add_agency(agency, AgencyKind.ministry, agency, {})
+        service_id = await directory.add_service(f"{agency}-1", agency, "S", {}, True)
+        for i in range(size):
+            satisfied = rng.random() < RATE[agency]
+            overall = rng.choice([4, 5]) if satisfied else rng.choice([1, 2, 3])
+            reasons = tuple(sorted(rng.sample(REASONS, rng.choice([1, 2])))) if overall <= 3 else ()
+            day = dt.datetime(2026, 1 + i % 3, 1 + i % 27, 10, tzinfo=dt.UTC)
+            channel = "web" if i % 4 else "mobile"
+            records.append(
+                (
+                    agency,
+                    channel,
+                    Synthetic(agency_id, service_id, channel, "vi", day, overall, reasons),
+                )
+            )
+    await insert_responses([r for _, _, r in records])
+    mic = await directory.agency_id("MIC")
+    for role in (Role.researcher, Role.analyst, Role.portal, Role.admin):
+        keys[role.value] = await apikeys.create(role, mic)
+    return {"keys": keys, "records": records}

@@ -157,3 +157,36 @@ def test_embed_snippet_on_another_origin_resizes_to_content(
         timeout=10_000,
     )
     context.close()
+
+
+def test_dashboard_in_a_real_browser(browser, live, tmp_path):
+    from tests.survey_app.conftest import seed_statistics
+    from tests.survey_app.test_dashboard import PASSWORD, _users
+
+    live.run(seed_statistics())
+    live.run(_users())
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(f"{live.url}/dashboard?lang=vi")
+    page.wait_for_url("**/login**")
+    page.fill("#username", "ana")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/dashboard")
+    for lang, heading in (("vi", "Mức độ hài lòng toàn quốc"), ("en", "National satisfaction")):
+        page.goto(f"{live.url}/dashboard?lang={lang}")
+        page.wait_for_load_state("networkidle")
+        assert heading in page.content()
+        images = page.locator("img")
+        assert images.count() >= 3
+        for i in range(images.count()):
+            loaded = images.nth(i).evaluate("img => img.complete && img.naturalWidth > 0")
+            assert loaded, images.nth(i).get_attribute("src")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.screenshot(path=str(tmp_path / f"dashboard-{lang}.png"), full_page=True)
+        assert (tmp_path / f"dashboard-{lang}.png").stat().st_size > 10_000
+    context.close()
+    assert problems == []

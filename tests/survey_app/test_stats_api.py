@@ -7,9 +7,7 @@ run on counts computed here, in Python, from the very records inserted.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
-import random
 from collections import Counter
 
 import openpyxl
@@ -17,52 +15,12 @@ import pandas as pd
 import pytest
 
 import analysis
-from survey_app import apikeys, directory
-from survey_app.bulk import Synthetic, insert_responses
-from survey_app.storage.tables import AgencyKind, Role
-
-REASONS = [
-    "portal_error",
-    "complex_procedure",
-    "payment_error",
-    "network_error",
-    "device_error",
-    "other",
-]
-SIZES = {"MIC": 90, "MOF": 120, "TINY": 6}
-RATE = {"MIC": 0.70, "MOF": 0.90, "TINY": 0.5}
-
-
-async def _seed() -> dict:
-    rng = random.Random(42)
-    keys: dict[str, str] = {}
-    records: list[tuple[str, str, Synthetic]] = []
-    for agency, size in SIZES.items():
-        agency_id = await directory.add_agency(agency, AgencyKind.ministry, agency, {})
-        service_id = await directory.add_service(f"{agency}-1", agency, "S", {}, True)
-        for i in range(size):
-            satisfied = rng.random() < RATE[agency]
-            overall = rng.choice([4, 5]) if satisfied else rng.choice([1, 2, 3])
-            reasons = tuple(sorted(rng.sample(REASONS, rng.choice([1, 2])))) if overall <= 3 else ()
-            day = dt.datetime(2026, 1 + i % 3, 1 + i % 27, 10, tzinfo=dt.UTC)
-            channel = "web" if i % 4 else "mobile"
-            records.append(
-                (
-                    agency,
-                    channel,
-                    Synthetic(agency_id, service_id, channel, "vi", day, overall, reasons),
-                )
-            )
-    await insert_responses([r for _, _, r in records])
-    mic = await directory.agency_id("MIC")
-    for role in (Role.researcher, Role.analyst, Role.portal, Role.admin):
-        keys[role.value] = await apikeys.create(role, mic)
-    return {"keys": keys, "records": records}
+from tests.survey_app.conftest import REASONS, SIZES, seed_statistics
 
 
 @pytest.fixture
 def seeded(live):
-    return live.run(_seed())
+    return live.run(seed_statistics())
 
 
 def auth(seeded, role="researcher"):
