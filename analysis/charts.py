@@ -231,9 +231,7 @@ def forest_chart(
     ax.set_xlabel(
         t.gettext("Share satisfied (ratings 4-5), %(level)s interval") % {"level": _level(locale)}
     )
-    ax.set_title(
-        title or t.gettext("Satisfaction by agency (* differs significantly from the rest)")
-    )
+    ax.set_title(title or t.gettext("Satisfaction by agency (* significant difference)"))
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8, frameon=False)
     return figure

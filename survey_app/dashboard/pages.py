@@ -131,13 +131,14 @@ async def chart(
     if stem == "trend":
         national = await data.national_trend()
         own = await data.national_trend(agency) if agency else None
+        names = {a["code"]: a["name"] for a in await data.agency_names(locale)}
         if national is not None:
             figure = charts.trend_chart(
                 own or national,
                 locale=locale,
                 translations=translations,
                 target=0.95,
-                title=agency or None,
+                title=names.get(agency) if agency else None,
                 comparison=national if own else None,
                 comparison_label=translations.gettext("National") if own else None,
             )
