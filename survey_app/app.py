@@ -40,6 +40,7 @@ from survey_app.portal import responses as portal_responses
 from survey_app.registry import register_questionnaires
 from survey_app.settings import SUPPORTED_LOCALES, Settings
 from survey_app.stats import api as stats_api
+from survey_app.stats import comments as stats_comments
 from survey_app.stats import exports as stats_exports
 from survey_app.storage.engine import UNAVAILABLE, bind_tables, engine_from_url, ping, prepare
 from survey_app.storage.tables import ALL_TABLES
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             portal_responses.submit_response,
             *stats_api.ROUTES,
             *stats_exports.ROUTES,
+            *stats_comments.ROUTES,
             *dashboard_pages.ROUTES,
             create_static_files_router(path="/static", directories=[PACKAGE_DIR / "static"]),
             admin_handler(production=settings.https),

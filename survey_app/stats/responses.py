@@ -36,7 +36,7 @@ def published(frame: pd.DataFrame) -> pd.DataFrame:
 def neutralize(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for column in out.columns:
-        if out[column].dtype == object:
+        if not pd.api.types.is_numeric_dtype(out[column]):
             out[column] = [
                 f"'{v}" if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v
                 for v in out[column]

@@ -220,3 +220,30 @@ def test_dictionary_lists_every_column_with_labels(http, seeded):
     payment = next(c for c in body["columns"] if c["name"] == "reason_payment_error")
     assert payment["labels"]["en"] == "Errors when paying online"
     assert payment["labels"]["vi"] == "Lỗi khi thanh toán trực tuyến"
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "key", "column"),
+    [
+        ("/api/v1/stats/reasons", {}, ("group", "reason"), "share"),
+        ("/api/v1/stats/trend", {"period": "month"}, ("period",), "csat"),
+        ("/api/v1/stats/satisfaction", {"group_by": "channel"}, ("group",), "csat"),
+    ],
+)
+def test_csv_and_xlsx_carry_the_json_values(http, seeded, path, params, key, column):
+    body = http.get(path, params=params, headers=auth(seeded)).json()
+    rows = body.get("cells") or body.get("periods") or body.get("groups")
+    expected = {tuple(r[k] for k in key): r[column] for r in rows}
+    as_csv = http.get(path, params={**params, "format": "csv"}, headers=auth(seeded))
+    parsed = list(csv.DictReader(io.StringIO(as_csv.content.decode("utf-8-sig"))))
+    got = {tuple(r[k] for k in key): (float(r[column]) if r[column] else None) for r in parsed}
+    assert got.keys() == expected.keys()
+    for k, value in expected.items():
+        assert got[k] == pytest.approx(value, nan_ok=True) if value is not None else got[k] is None
+    as_xlsx = http.get(path, params={**params, "format": "xlsx"}, headers=auth(seeded))
+    sheet = openpyxl.load_workbook(io.BytesIO(as_xlsx.content)).active
+    header = [c.value for c in sheet[1]]
+    for values in sheet.iter_rows(min_row=2, values_only=True):
+        row = dict(zip(header, values, strict=True))
+        value = expected[tuple(row[k] for k in key)]
+        assert row[column] == (pytest.approx(value) if value is not None else None)
