@@ -13,7 +13,8 @@ from survey_app.settings import SUPPORTED_LOCALES, Settings
 FORMATS = ("table", "csv", "json", "xlsx")
 
 
-def options(command):  # type: ignore[no-untyped-def]
+def output_options(command):  # type: ignore[no-untyped-def]
+    """--format, --out, --chart and --lang, shared by ``analyze`` and ``report``."""
     command = click.option(
         "--lang",
         type=click.Choice(SUPPORTED_LOCALES),
@@ -32,15 +33,18 @@ def options(command):  # type: ignore[no-untyped-def]
         type=click.Path(dir_okay=False, path_type=Path),
         help="Write to this file instead of the terminal (required for xlsx).",
     )(command)
-    command = click.option(
+    return click.option(
         "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
     )(command)
+
+
+def options(command):  # type: ignore[no-untyped-def]
     return click.option(
         "--counts",
         required=True,
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
         help="Count-table CSV (columns as described in this command's help).",
-    )(command)
+    )(output_options(command))
 
 
 def read_counts(path: Path) -> pd.DataFrame:

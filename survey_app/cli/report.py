@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from survey_app.cli.analyze import FORMATS, draw, emit
+from survey_app.cli.analyze import draw, emit, output_options
 from survey_app.cli.common import run_with_database
-from survey_app.settings import SUPPORTED_LOCALES, Settings
+from survey_app.settings import Settings
 from survey_app.stats.filters import GROUP_BY, PERIODS, FilterError, Filters
 
 
@@ -21,28 +21,7 @@ def filter_options(command):  # type: ignore[no-untyped-def]
     ):
         command = click.option(name, dest, default=None, help=help_text)(command)
     command = click.option("--essential", is_flag=True, help="Only essential services.")(command)
-    command = click.option(
-        "--lang",
-        type=click.Choice(SUPPORTED_LOCALES),
-        default="en",
-        show_default=True,
-        help="Language of the chart.",
-    )(command)
-    command = click.option(
-        "--chart",
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="Also draw the chart into this .svg or .png file.",
-    )(command)
-    command = click.option(
-        "--out",
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="Write to this file (required for xlsx).",
-    )(command)
-    return click.option(
-        "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
-    )(command)
+    return output_options(command)
 
 
 def parse(options: dict) -> Filters:  # type: ignore[type-arg]
