@@ -38,6 +38,7 @@ from survey_app.portal import invitations as portal_invitations
 from survey_app.portal import questionnaires as portal_questionnaires
 from survey_app.portal import responses as portal_responses
 from survey_app.registry import register_questionnaires
+from survey_app.security import SecurityHeaders
 from survey_app.settings import SUPPORTED_LOCALES, Settings
 from survey_app.stats import api as stats_api
 from survey_app.stats import comments as stats_comments
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Staff forms carry a CSRF token. The citizen form (token in the path is the
         # capability, and an iframe may get no cookies), the bearer-key API and
         # piccolo_admin (its own CSRF protection) are left out.
+        middleware=[SecurityHeaders],
         csrf_config=CSRFConfig(
             secret=hashlib.sha256(f"csrf:{settings.secret}".encode()).hexdigest(),
             cookie_name="survey_csrf",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from survey_app.security import parse_origins
 from survey_app.storage.engine import UNIQUE_VIOLATIONS
 from survey_app.storage.tables import Agency, AgencyKind, Service
 
@@ -23,8 +24,14 @@ def check_code(code: str, what: str, max_length: int) -> None:
         )
 
 
-async def add_agency(code: str, kind: AgencyKind, name: str, names: dict[str, str]) -> int:
+async def add_agency(
+    code: str, kind: AgencyKind, name: str, names: dict[str, str], frame_origins: str = ""
+) -> int:
     check_code(code, "agency", 32)
+    try:
+        origins = " ".join(parse_origins(frame_origins))
+    except ValueError as error:
+        raise DirectoryError(str(error)) from error
     if not name.strip():
         raise DirectoryError("an agency needs a name")
     try:
@@ -35,6 +42,7 @@ async def add_agency(code: str, kind: AgencyKind, name: str, names: dict[str, st
                 name=name.strip(),
                 names=names,
                 created_at=dt.datetime.now(dt.UTC),
+                frame_origins=origins,
             )
         ).returning(Agency.id)
     except UNIQUE_VIOLATIONS as error:

@@ -116,6 +116,7 @@ class InvitationView:
     agency_code: str
     agency_name: str
     agency_names: dict[str, str]
+    frame_origins: str
     service_id: int
     service_name: str
     service_names: dict[str, str]
@@ -151,6 +152,7 @@ async def find(token: str) -> InvitationView | None:
             Invitation.agency.code.as_alias("agency_code"),
             Invitation.agency.name.as_alias("agency_name"),
             Invitation.agency.names.as_alias("agency_names"),
+            Invitation.agency.frame_origins.as_alias("frame_origins"),
             Invitation.service.id.as_alias("service_id"),
             Invitation.service.name.as_alias("service_name"),
             Invitation.service.names.as_alias("service_names"),
@@ -174,6 +176,7 @@ async def find(token: str) -> InvitationView | None:
         agency_code=row["agency_code"],
         agency_name=row["agency_name"],
         agency_names=row["agency_names"] or {},
+        frame_origins=row["frame_origins"] or "",
         service_id=row["service_id"],
         service_name=row["service_name"],
         service_names=row["service_names"] or {},

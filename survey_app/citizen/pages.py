@@ -31,6 +31,7 @@ from survey_app import invitations, submissions
 from survey_app.context import AppContext, Ctx
 from survey_app.i18n import LANGUAGE_NAMES, N_, negotiate, supported
 from survey_app.invitations import InvitationView, TokenState
+from survey_app.security import embedding_policy
 from survey_app.settings import SUPPORTED_LOCALES
 
 LANG_COOKIE = "lang"
@@ -108,6 +109,12 @@ def lang_cookies(request: Request, locale: str) -> list[Cookie]:
     return []
 
 
+def frame_headers(invitation: InvitationView | None) -> dict[str, str]:
+    """Citizen pages may be framed by the agency's registered portals."""
+    origins = invitation.frame_origins if invitation else None
+    return {"Content-Security-Policy": embedding_policy(origins)}
+
+
 def message_page(
     ctx: AppContext,
     request: Request,
@@ -131,6 +138,7 @@ def message_page(
         },
         status_code=status,
         cookies=lang_cookies(request, locale),
+        headers=frame_headers(invitation),
     )
 
 
@@ -176,6 +184,7 @@ def form_page(
         },
         status_code=HTTP_400_BAD_REQUEST if errors else HTTP_200_OK,
         cookies=lang_cookies(request, locale),
+        headers=frame_headers(invitation),
     )
 
 
@@ -197,7 +206,9 @@ async def _open_invitation(
 def same_origin(request: Request) -> bool:
     """A browser's ``Origin`` on our own form post names our host; others are refused."""
     origin = request.headers.get("origin")
-    if origin is None:
+    # Absent or "null" (privacy settings, sandboxed frames): the token in the path is
+    # the capability, so only a real foreign origin is refused.
+    if origin is None or origin == "null":
         return True
     return urlsplit(origin).netloc == request.headers.get("host", "")
 

@@ -54,13 +54,23 @@ def agency() -> None:
 @click.argument("code")
 @click.option("--kind", required=True, type=click.Choice([k.value for k in AgencyKind]))
 @click.option("--name", required=True, help="Name in Vietnamese (the source language).")
+@click.option(
+    "--frame-origin",
+    "frame_origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="A portal origin allowed to embed the questionnaire (https://...); repeatable.",
+)
 @translations_option
-def agency_add(code: str, kind: str, name: str, translations: tuple[str, ...]) -> None:
+def agency_add(
+    code: str, kind: str, name: str, frame_origins: tuple[str, ...], translations: tuple[str, ...]
+) -> None:
     """Register agency CODE."""
     from survey_app import directory
 
     names = parse_translations(translations, name)
-    directory_call(lambda _: directory.add_agency(code, AgencyKind(kind), name, names))
+    origins = " ".join(frame_origins)
+    directory_call(lambda _: directory.add_agency(code, AgencyKind(kind), name, names, origins))
     click.echo(f"Agency {code} added.")
 
 

@@ -55,6 +55,11 @@ class Agency(Table):
     name = Varchar(length=255, help_text="Name in the source language")
     names = JSON(default={}, help_text='Names per locale, e.g. {"en": "...", "id": "..."}')
     created_at = Timestamptz()
+    frame_origins = Text(
+        default="",
+        help_text="Origins allowed to embed the questionnaire, space-separated "
+        "(e.g. https://dichvucong.example.gov)",
+    )
 
 
 class Service(Table):

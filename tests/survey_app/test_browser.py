@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from survey_app.storage.tables import Response, ResponseReason
+from survey_app.storage.tables import Agency, Response, ResponseReason
 from tests.survey_app.conftest import invite
 
 CHROMIUM = os.environ.get("SURVEY_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -136,9 +136,16 @@ def test_embed_snippet_on_another_origin_resizes_to_content(
         f'<script src="{live.url}/embed.js"></script></body></html>'
     ).encode()
     port = portal_site.server_address[1]
+    portal_origin = f"http://localhost:{port}"  # localhost vs 127.0.0.1: a different origin
     context = browser.new_context(viewport={"width": 360, "height": 800})
     page = context.new_page()
-    page.goto(f"http://localhost:{port}/done")  # localhost vs 127.0.0.1: a different origin
+    # Not registered for the agency: the questionnaire refuses to be framed there.
+    page.goto(f"{portal_origin}/done")
+    page.locator("iframe").wait_for()
+    page.wait_for_timeout(1500)
+    assert page.locator("iframe").content_frame.locator("button[type=submit]").count() == 0
+    live.run(Agency.update({Agency.frame_origins: portal_origin}, force=True))
+    page.goto(f"{portal_origin}/done")
     frame_element = page.locator("iframe")
     frame_element.wait_for()
     frame = frame_element.content_frame

@@ -185,3 +185,22 @@ def test_conditions_css_hides_reasons_until_a_low_rating(http, token):
     assert 'form:has([name="overall"][value="4"]:checked) #q-reasons' in css
     assert 'form:has([name="overall"][value="3"]:checked) #q-reasons' not in css
     assert 'form:not(:has([name="reasons"][value="other"]:checked)) #q-reason_other' in css
+
+
+def test_security_headers_and_frame_ancestors_of_the_agency(http, token, live):
+    from survey_app.storage.tables import Agency
+
+    live.run(Agency.update({Agency.frame_origins: "https://dichvucong.example.gov"}, force=True))
+    page = http.get(f"/s/{token}")
+    csp = page.headers["content-security-policy"]
+    assert "frame-ancestors 'self' https://dichvucong.example.gov" in csp
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["referrer-policy"] == "same-origin"
+    assert "x-frame-options" not in page.headers  # framing is governed by frame-ancestors
+    login = http.get("/login")
+    assert "frame-ancestors 'none'" in login.headers["content-security-policy"]
+    assert login.headers["x-frame-options"] == "DENY"
+    api = http.get("/livez")
+    assert api.headers["x-content-type-options"] == "nosniff"

@@ -83,6 +83,20 @@ def test_agency_service_key_commands(live, http):
         (["service", "add", "S", "--agency", "NOPE", "--name", "S"], "unknown agency"),
         (["key", "create", "NOPE", "--role", "portal"], "unknown agency"),
         (["key", "create", "X", "--role", "king"], "king"),
+        (
+            [
+                "agency",
+                "add",
+                "X",
+                "--kind",
+                "ministry",
+                "--name",
+                "X",
+                "--frame-origin",
+                "javascript:alert(1)",
+            ],
+            "is not an origin",
+        ),
     ],
 )
 def test_bad_arguments_get_a_clear_error(live, args, message):
