@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from survey_app.cli import admin, analyze, questionnaire, report, server
+from survey_app.cli import admin, analyze, purge, questionnaire, report, server
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,5 +18,6 @@ for command in (
     questionnaire.questionnaire,
     analyze.analyze,
     report.report,
+    purge.purge,
 ):
     main.add_command(command)

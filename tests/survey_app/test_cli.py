@@ -27,6 +27,7 @@ COMMANDS = [
     ["report", "reasons"],
     ["report", "satisfaction"],
     ["report", "trend"],
+    ["purge", "comments"],
 ]
 
 
@@ -184,3 +185,38 @@ def test_demo_responses_then_reports(live, tmp_path):
     done = survey_command("report", "reasons", "--channel", "fax", env=env)
     assert done.returncode == 2
     assert "unknown channel" in done.stderr
+
+
+def test_purge_comments_keeps_the_statistical_record(live, http, portal):
+    import datetime as dt
+
+    from survey_app.storage.tables import Comment, Response
+    from tests.survey_app.conftest import invite
+
+    for i in range(3):
+        token = invite(http, portal, f"P-{i}")["token"]
+        body = {
+            "token": token,
+            "answers": {
+                "overall": 2,
+                "reasons": ["other"],
+                "reason_other": "x",
+                "comment": f"c{i}",
+            },
+        }
+        assert http.post("/api/v1/responses", json=body, headers=portal.auth).status_code == 201
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(days=200)
+    first = live.run(Response.select(Response.id).order_by(Response.id).first())["id"]
+    live.run(Comment.update({Comment.created_at: old}).where(Comment.response == first))
+    env = env_for(live)
+    dry = survey_command("purge", "comments", "--older-than", "180d", "--dry-run", env=env)
+    assert "Would delete 2 comment(s)" in dry.stdout
+    assert live.run(Comment.count()) == 6
+    done = survey_command("purge", "comments", "--older-than", "26w", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "Deleted 2 comment(s)" in done.stdout
+    assert live.run(Comment.count()) == 4
+    assert live.run(Response.count()) == 3
+    bad = survey_command("purge", "comments", "--older-than", "soon", env=env)
+    assert bad.returncode == 2
+    assert "180d" in bad.stderr

@@ -40,6 +40,7 @@ def test_survey_serve_end_to_end(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
     )
+    key = "no key was created"
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -58,11 +59,27 @@ def test_survey_serve_end_to_end(tmp_path):
         sent = httpx.post(f"{base}{link}", data={"overall": "5", "lang": "en"})
         assert sent.status_code == 303
         assert httpx.get(f"{base}{link}").status_code == 409
+        key = survey_command("key", "create", "HN", "--role", "portal", env=env).stdout.split()[-1]
+        auth = {"Authorization": f"Bearer {key}"}
+        invitation = httpx.post(
+            f"{base}/api/v1/invitations",
+            json={"transaction_ref": "REF-PRIVATE-4711", "service": "HN-BIRTH", "channel": "web"},
+            headers=auth,
+        ).json()
+        answer = {
+            "token": invitation["token"],
+            "answers": {"overall": 1, "comment": "COMMENT-PRIVATE"},
+        }
+        assert httpx.post(f"{base}/api/v1/responses", json=answer, headers=auth).status_code == 201
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
     assert "Traceback" not in output
     assert (tmp_path / "secret.key").exists()
+    # Nothing private reaches the log: no transaction reference, comment, key or secret.
+    secret = (tmp_path / "secret.key").read_text().strip()
+    for private in ("REF-PRIVATE-4711", "COMMENT-PRIVATE", key, secret):
+        assert private not in output
 
 
 def test_serve_refuses_to_start_without_a_database(tmp_path):
