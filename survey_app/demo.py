@@ -137,6 +137,7 @@ SERVICES = [
 DEMO_SERVICE = "HN-BIRTH"
 DEMO_SEED = 2026
 FIRST_RUN_RESPONSES = 3000
+GENERATION_CHUNK = 10_000
 # The published reason shares (DESIGN.md), and agencies made deliberately different
 # so the dashboard shows real significance on first run.
 REASON_WEIGHTS = {
@@ -237,8 +238,9 @@ async def synthesize(
     span = dt.timedelta(days=30 * months)
     channels, channel_w = zip(*CHANNEL_WEIGHTS.items(), strict=True)
     locales, locale_w = zip(*LOCALE_WEIGHTS.items(), strict=True)
-    records = []
-    for _ in range(count):
+    records: list[Synthetic] = []
+    added = 0
+    for index in range(count):
         service = rng.choice(services)
         when = now - span + dt.timedelta(seconds=rng.randrange(int(span.total_seconds())))
         months_ago = (now - when).days / 30
@@ -269,4 +271,8 @@ async def synthesize(
                 reasons=reasons,
             )
         )
-    return await insert_responses(records, progress=progress)
+        # Insert as we go, so memory stays small for millions of responses.
+        if len(records) == GENERATION_CHUNK or index == count - 1:
+            added += await insert_responses(records, progress=progress)
+            records = []
+    return added
