@@ -1,4 +1,11 @@
-"""Check answers against a questionnaire: strict on types, since portals send JSON."""
+"""Check answers against a questionnaire: strict on types, since portals send JSON.
+
+``validate_answers`` returns the typed answers to the questions actually
+asked and an ``AnswerError`` per problem; ``answers_from_form`` turns an
+HTML form post into the same shape as a JSON ``answers`` object. Error
+messages are English msgids marked with ``N_`` (extract with ``-k N_``);
+the web layer translates them with their ``params``.
+"""
 
 from __future__ import annotations
 
@@ -15,21 +22,31 @@ def N_(message: str) -> str:
     return message
 
 
-ALLOWED_CONTROL = {"\n", "\t", "\r"}
+# Control characters a citizen may type: newline and tab (CR is folded into newline first).
+ALLOWED_CONTROL = frozenset("\n\t")
+REFUSED_CATEGORIES = frozenset(("Cc", "Cs"))  # control characters; lone surrogates from JSON
+MAX_ERROR_KEY = 64
 
 
 @dataclass(frozen=True)
 class AnswerError:
+    """One problem with the answer to ``question`` (or ``"answers"`` for the whole object)."""
+
     question: str
     message: str  # English msgid with %(name)s placeholders
     params: Mapping[str, object] = field(default_factory=dict)
 
     def text(self) -> str:
-        return self.message % self.params if self.params else self.message
+        """The English message with its placeholders filled (for logs and tests)."""
+        return self.message % dict(self.params) if self.params else self.message
 
 
 @dataclass(frozen=True)
 class CleanAnswers:
+    """Typed answers to the visible questions: rating -> int, choice -> str,
+    multi -> tuple of option values in option order, text -> stripped str.
+    Unanswered questions are absent."""
+
     values: dict[str, object]
 
 
@@ -38,8 +55,10 @@ def validate_answers(
 ) -> tuple[CleanAnswers, list[AnswerError]]:
     """The typed answers to the questions asked, and every problem found.
 
-    Answers to questions whose ``show_if`` does not hold are dropped, not
-    refused: a citizen with JavaScript off may tick reasons, then pick five stars.
+    Questions are taken in order; one whose ``show_if`` does not hold, given
+    the valid answers to the questions shown before it, is not asked, and
+    its answer is dropped without an error: a citizen with JavaScript off
+    may tick reasons, then pick five stars.
     """
     if not isinstance(answers, Mapping):
         return CleanAnswers({}), [AnswerError("answers", N_("Answers must be an object."))]
@@ -47,26 +66,24 @@ def validate_answers(
     known = {question.id for question in q.questions}
     for key in answers:
         if key not in known:
-            errors.append(AnswerError(str(key)[:64] or "(empty)", N_("There is no such question.")))
-    typed: dict[str, object] = {}
-    for question in q.questions:
-        if question.id in answers:
-            value, error = _check(question, answers[question.id])
-            if error:
-                errors.append(error)
-            elif value is not None:
-                typed[question.id] = value
+            name = (key if isinstance(key, str) else repr(key))[:MAX_ERROR_KEY] or "(empty)"
+            errors.append(AnswerError(name, N_("There is no such question.")))
     clean: dict[str, object] = {}
-    for question in q.visible(typed):
-        if question.id in typed:
-            clean[question.id] = typed[question.id]
-        elif question.required and not any(e.question == question.id for e in errors):
+    for question in q.questions:
+        if question.show_if is not None and not question.show_if.holds(clean):
+            continue
+        value, error = _check(question, answers.get(question.id))
+        if error is not None:
+            errors.append(error)
+        elif value is not None:
+            clean[question.id] = value
+        elif question.required:
             errors.append(AnswerError(question.id, N_("This question is required.")))
     return CleanAnswers(clean), errors
 
 
 def _check(question: Question, value: Any) -> tuple[object | None, AnswerError | None]:
-    """(typed value or None when unanswered, error)."""
+    """(typed value, or None when unanswered; error)."""
     qid = question.id
     if value is None:
         return None, None
@@ -82,24 +99,26 @@ def _check(question: Question, value: Any) -> tuple[object | None, AnswerError |
             return None, AnswerError(qid, N_("Choose one of the options."))
         return value, None
     if question.kind == "multi":
-        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, list | tuple) or not all(v in values for v in value):
+            # ``in`` on a list of str compares with ==: safe for any JSON value.
             return None, AnswerError(qid, N_("Choose from the options given."))
-        unknown = [v for v in value if v not in values]
-        if unknown:
-            return None, AnswerError(qid, N_("Choose from the options given."))
+        if len(set(value)) != len(value):
+            return None, AnswerError(qid, N_("Choose each option only once."))
         if not value:
             return None, None
         return tuple(v for v in values if v in value), None
     if not isinstance(value, str):
         return None, AnswerError(qid, N_("Write your answer as text."))
-    text = value.strip()
+    text = value.replace("\r\n", "\n").replace("\r", "\n").strip()
     if not text:
         return None, None
     limit = question.max_length or 0
     if len(text) > limit:
         message = N_("Please use at most %(limit)s characters (now %(length)s).")
         return None, AnswerError(qid, message, {"limit": limit, "length": len(text)})
-    if any(unicodedata.category(c) == "Cc" and c not in ALLOWED_CONTROL for c in text):
+    if any(
+        unicodedata.category(c) in REFUSED_CATEGORIES and c not in ALLOWED_CONTROL for c in text
+    ):
         return None, AnswerError(qid, N_("The text contains characters that are not allowed."))
     return text, None
 
@@ -111,13 +130,17 @@ def _small_number(text: str) -> bool:
 def answers_from_form(q: Questionnaire, form: Mapping[str, list[str]]) -> dict[str, object]:
     """Answers from an HTML form post, typed as the JSON API would send them.
 
-    Values that cannot be typed are passed on as they are, so that
-    ``validate_answers`` reports them; a field sent twice for a single-valued
-    question becomes a list, which validation refuses.
+    Empty fields are unanswered. Values that cannot be typed are passed on
+    as they are, so that ``validate_answers`` reports them; a field sent
+    twice for a single-valued question becomes a list, which validation
+    refuses. Fields that are not questions are ignored.
     """
     answers: dict[str, object] = {}
     for question in q.questions:
-        raw = [v for v in form.get(question.id, []) if v != ""]
+        sent = form.get(question.id)
+        if isinstance(sent, str):
+            sent = [sent]
+        raw = [v for v in sent or () if v != ""]
         if not raw:
             continue
         if question.kind == "multi" or len(raw) > 1:

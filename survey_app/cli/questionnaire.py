@@ -17,19 +17,23 @@ def questionnaire() -> None:
 @questionnaire.command("check")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 def check(files: tuple[Path, ...]) -> None:
-    """Validate FILE(s) as the server does at start-up, translations included."""
+    """Validate each FILE as the server does at start-up, translations included.
+
+    Prints one OK line per valid file and every problem of the others, as
+    FILE: LOCATION: REASON; exits with status 1 when any file is invalid.
+    """
     from questionnaires import QuestionnaireError, load_file
 
-    locales_dir = Settings().locales_dir
-    failed = False
+    failed = 0
     for path in files:
         try:
-            loaded = load_file(path, locales_dir=locales_dir, locales=SUPPORTED_LOCALES)
+            loaded = load_file(path, locales_dir=Settings().locales_dir, locales=SUPPORTED_LOCALES)
         except QuestionnaireError as error:
-            failed = True
+            failed += 1
             for problem in error.problems:
                 click.echo(f"ERROR {problem}", err=True)
             continue
         click.echo(f"OK {path}: {loaded.id} v{loaded.version}, {len(loaded.questions)} questions")
     if failed:
+        click.echo(f"{failed} of {len(files)} files invalid", err=True)
         raise SystemExit(1)
