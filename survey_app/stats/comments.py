@@ -12,7 +12,7 @@ from litestar.params import FromQuery
 
 from survey_app.invitations import as_utc
 from survey_app.stats.api import FiltersDep, caller, parse_filters
-from survey_app.stats.counts import _where
+from survey_app.stats.counts import where_filters
 from survey_app.stats.responses import check_format, render
 from survey_app.storage.tables import Comment, Role
 
@@ -52,7 +52,7 @@ async def comments(
             Comment.question,
             Comment.text,
         )
-        .where(_where(base, filters))
+        .where(where_filters(base, filters))
         .order_by(Comment.id, ascending=False)
         .limit(MAX_ROWS)
     )

@@ -21,7 +21,7 @@ from survey_app.storage.tables import Response, ResponseReason
 SATISFIED_FROM = 4  # CSAT is the share of ratings 4-5
 
 
-def _where(base: Any, filters: Filters) -> Any:
+def where_filters(base: Any, filters: Filters) -> Any:
     """Conditions on ``Response`` columns, reached from ``base`` (the table or a foreign key)."""
     conditions = [base.overall.is_not_null()]
     if filters.agency:
@@ -61,7 +61,7 @@ async def rating_counts(filters: Filters, group_by: str) -> pd.DataFrame:
     group = _group_column(Response, group_by)
     rows = (
         await Response.select(group.as_alias("group"), Response.overall, Count(alias="count"))
-        .where(_where(Response, filters))
+        .where(where_filters(Response, filters))
         .group_by(group, Response.overall)
     )
     frame = pd.DataFrame(rows, columns=["group", "overall", "count"])
@@ -70,13 +70,18 @@ async def rating_counts(filters: Filters, group_by: str) -> pd.DataFrame:
 
 def satisfaction_table(ratings: pd.DataFrame, key: str = "group") -> pd.DataFrame:
     """``key, satisfied, total, rating_sum`` from per-rating counts."""
+    return _roll_up(ratings, [key])
+
+
+def _roll_up(ratings: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Sum per-rating counts over ``keys`` into satisfied, total and the sum of ratings."""
     if ratings.empty:
-        return pd.DataFrame(columns=[key, "satisfied", "total", "rating_sum"])
+        return pd.DataFrame(columns=[*keys, "satisfied", "total", "rating_sum"])
     frame = ratings.assign(
         satisfied=(ratings["rating"] >= SATISFIED_FROM) * ratings["count"],
         rating_sum=ratings["rating"] * ratings["count"],
     )
-    table = frame.groupby(key, sort=True)[["satisfied", "count", "rating_sum"]].sum()
+    table = frame.groupby(keys, sort=True)[["satisfied", "count", "rating_sum"]].sum()
     return (
         table.rename(columns={"count": "total"})
         .reset_index()
@@ -88,7 +93,7 @@ async def reason_counts(filters: Filters, group_by: str) -> tuple[pd.DataFrame, 
     """``group, reason, count`` and, per group, how many responses gave any reason."""
     base = ResponseReason.response
     group = _group_column(base, group_by)
-    where = _where(base, filters)
+    where = where_filters(base, filters)
     rows = (
         await ResponseReason.select(
             group.as_alias("group"), ResponseReason.reason, Count(alias="count")
@@ -120,7 +125,7 @@ async def daily_rating_counts(filters: Filters) -> pd.DataFrame:
             Response.overall,
             Count(alias="count"),
         )
-        .where(_where(Response, filters))
+        .where(where_filters(Response, filters))
         .group_by(Response.agency.code, Year(at), Month(at), Day(at), Response.overall)
     )
     frame = pd.DataFrame(rows, columns=["agency", "y", "m", "d", "overall", "count"])
@@ -134,12 +139,4 @@ async def daily_rating_counts(filters: Filters) -> pd.DataFrame:
 def period_table(daily: pd.DataFrame, period: str, by_agency: bool = False) -> pd.DataFrame:
     """Roll daily counts up to ``period`` (day, week, month, quarter)."""
     frame = daily.assign(period=[period_label(day, period) for day in daily["day"]])
-    keys = ["agency", "period"] if by_agency else ["period"]
-    if frame.empty:
-        return pd.DataFrame(columns=[*keys, "satisfied", "total", "rating_sum"])
-    frame = frame.assign(
-        satisfied=(frame["rating"] >= SATISFIED_FROM) * frame["count"],
-        rating_sum=frame["rating"] * frame["count"],
-    )
-    table = frame.groupby(keys, sort=True)[["satisfied", "count", "rating_sum"]].sum()
-    return table.rename(columns={"count": "total"}).reset_index()
+    return _roll_up(frame, ["agency", "period"] if by_agency else ["period"])

@@ -21,7 +21,7 @@ from survey_app.context import Ctx
 from survey_app.invitations import as_utc
 from survey_app.settings import SUPPORTED_LOCALES
 from survey_app.stats.api import FiltersDep, caller, parse_filters
-from survey_app.stats.counts import _where
+from survey_app.stats.counts import where_filters
 from survey_app.stats.filters import Filters
 from survey_app.storage.tables import Channel, Response, ResponseReason, Role
 
@@ -57,7 +57,7 @@ async def microdata_rows(filters: Filters) -> AsyncIterator[list[Any]]:
                 Response.questionnaire_id,
                 Response.questionnaire_version,
             )
-            .where(_where(Response, filters) & (Response.id > last_id))
+            .where(where_filters(Response, filters) & (Response.id > last_id))
             .order_by(Response.id)
             .limit(BATCH)
         )
