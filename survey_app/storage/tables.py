@@ -14,6 +14,7 @@ from piccolo.apps.user.tables import BaseUser
 from piccolo.columns import (
     JSON,
     Boolean,
+    Date,
     ForeignKey,
     Integer,
     OnDelete,
@@ -144,6 +145,28 @@ class Comment(Table):
     created_at = Timestamptz(index=True)
 
 
+class ResponseCell(Table):
+    """How many rated responses fall in one cell of the statistics.
+
+    A cell is (UTC day, agency, service, channel, locale, rating, reason set);
+    ``reasons`` is the set of reason codes ticked, sorted and joined by
+    commas ('' for none). Every statistic reads these cells instead of the
+    responses, so its cost grows with the number of cells. The cell is
+    updated in the same transaction that stores the response, so it cannot
+    drift; ``survey rollup rebuild`` recomputes all cells from the responses.
+    The unique index over the seven dimensions is created by the migration.
+    """
+
+    day = Date()
+    agency = ForeignKey(references=Agency, on_delete=OnDelete.restrict, null=False)
+    service = ForeignKey(references=Service, on_delete=OnDelete.restrict, null=False)
+    channel = Varchar(length=16, choices=Channel)
+    locale = Varchar(length=8)
+    rating = SmallInt()
+    reasons = Varchar(length=255, default="")
+    responses = Integer(default=0)
+
+
 class StaffRole(Table):
     """What a staff login may see: admin, analyst (of one agency) or researcher."""
 
@@ -161,6 +184,7 @@ SURVEY_TABLES: list[type[Table]] = [
     Response,
     ResponseReason,
     Comment,
+    ResponseCell,
     StaffRole,
 ]
 AUTH_TABLES: list[type[Table]] = [BaseUser, SessionsBase]
