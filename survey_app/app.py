@@ -44,6 +44,7 @@ from survey_app.stats import api as stats_api
 from survey_app.stats import comments as stats_comments
 from survey_app.stats import exports as stats_exports
 from survey_app.storage.engine import UNAVAILABLE, bind_tables, engine_from_url, ping, prepare
+from survey_app.storage.group_commit import writer_for
 from survey_app.storage.tables import ALL_TABLES
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         settings.questionnaire_dir, locales_dir=settings.locales_dir, locales=SUPPORTED_LOCALES
     )
     catalogs = Catalogs(settings.locales_dir, SUPPORTED_LOCALES)
+    writer = writer_for(engine, questionnaires.get)
     ctx = AppContext(
         settings=settings,
         engine=engine,
@@ -73,6 +75,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         catalogs=catalogs,
         default_questionnaire=DEFAULT_QUESTIONNAIRE_ID,
         condition_css={qid: condition_css(q) for qid, q in questionnaires.items()},
+        writer=writer,
     )
 
     @asynccontextmanager
@@ -82,7 +85,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             await prepare(engine)
             await register_questionnaires(questionnaires.values())
-            yield
+            await writer.start()
+            try:
+                yield
+            finally:
+                await writer.stop()
         finally:
             if isinstance(engine, PostgresEngine):
                 await engine.close_connection_pool()

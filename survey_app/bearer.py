@@ -15,14 +15,19 @@ from survey_app.storage.tables import Role
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-async def holder_of(request: Request) -> KeyHolder:
-    """The holder of the request's bearer key, or 401."""
+def bearer_key(request: Request) -> str:
+    """The key of ``Authorization: Bearer <key>``, or 401 when there is none."""
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise NotAuthorizedException(
             detail="Missing API key: send 'Authorization: Bearer <key>'", headers=CHALLENGE
         )
-    holder = await apikeys.authenticate(key.strip())
+    return key.strip()
+
+
+async def holder_of(request: Request) -> KeyHolder:
+    """The holder of the request's bearer key, or 401."""
+    holder = await apikeys.authenticate(bearer_key(request))
     if holder is None:
         raise NotAuthorizedException(detail="Unknown or revoked API key", headers=CHALLENGE)
     return holder

@@ -10,6 +10,7 @@ from piccolo.engine.base import Engine
 from questionnaires import Questionnaire
 from survey_app.i18n import Catalogs
 from survey_app.settings import Settings
+from survey_app.submissions import Writer
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class AppContext:
     catalogs: Catalogs
     default_questionnaire: str
     condition_css: dict[str, str]
+    writer: Writer
 
     def questionnaire(self, questionnaire_id: str) -> Questionnaire | None:
         return self.questionnaires.get(questionnaire_id)

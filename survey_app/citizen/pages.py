@@ -88,6 +88,11 @@ SERVER_ERROR = (
     N_("We could not show this page. Please try again in a few minutes."),
 )
 STATE_PAGE = {TokenState.answered: "answered", TokenState.expired: "expired"}
+CLOSED = {
+    submissions.Verdict.answered: "answered",
+    submissions.Verdict.expired: "expired",
+    submissions.Verdict.not_served: "expired",
+}
 
 
 def request_locale(request: Request, explicit: str | None = None) -> str:
@@ -247,10 +252,14 @@ async def submit_questionnaire(
             }
             errors.setdefault(problem.question, gettext(problem.message) % params)
         return form_page(ctx, request, locale, invitation, questionnaire, values=raw, errors=errors)
-    try:
-        await submissions.store(ctx.engine, invitation, questionnaire, clean.values, locale)
-    except submissions.NotOpen as closed:
-        return message_page(ctx, request, locale, STATE_PAGE[closed.state], invitation)
+    outcome = await ctx.writer.submit(
+        submissions.Submission(token=token, answers=clean.values, locale=locale)
+    )
+    if outcome.verdict in CLOSED:
+        return message_page(ctx, request, locale, CLOSED[outcome.verdict], invitation)
+    if outcome.verdict is not submissions.Verdict.stored:
+        # Checked a moment ago; only a change between the check and the write lands here.
+        return message_page(ctx, request, locale, "unknown")
     return Redirect(f"/s/{token}/thanks?lang={locale}", status_code=303)
 
 

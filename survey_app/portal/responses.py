@@ -1,4 +1,10 @@
-"""``POST /api/v1/responses``: answers from a portal's own form."""
+"""``POST /api/v1/responses``: answers from a portal's own form.
+
+The hot path of the service: the handler parses the body and hands it to the
+process's group-commit writer, which checks the key and the token, validates
+the answers and stores them in one batch transaction with other concurrent
+submissions; the answer is sent only after that transaction committed.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +12,21 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import post
-from litestar.di import Provide
-from litestar.exceptions import NotFoundException, ValidationException
+from litestar import Request, post
+from litestar.exceptions import (
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 
-from questionnaires import validate_answers
-from survey_app import invitations, submissions
+from survey_app.apikeys import hash_key, plausible_key
+from survey_app.bearer import CHALLENGE, bearer_key
 from survey_app.context import Ctx
-from survey_app.invitations import TokenState
-from survey_app.portal.auth import PortalHolder, portal_key
 from survey_app.portal.errors import Conflict, Gone
+from survey_app.submissions import Outcome, Submission, Verdict
 
 
 class ResponseRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -41,48 +50,57 @@ class ResponseStored(msgspec.Struct):
 
 @post(
     "/api/v1/responses",
-    dependencies={"holder": Provide(portal_key)},
     tags=["portal"],
     summary="Submit the answers to an invitation",
     status_code=HTTP_201_CREATED,
 )
 async def submit_response(
-    data: JSONBody[ResponseRequest], holder: PortalHolder, ctx: Ctx
+    data: JSONBody[ResponseRequest], request: Request, ctx: Ctx
 ) -> ResponseStored:
-    """201 once stored; 404 unknown token, 409 already answered, 410 expired, 400 bad answers."""
-    invitation = await invitations.find(data.token)
-    # A token of another agency is reported exactly like one that does not exist.
-    if invitation is None or invitation.agency_id != holder.agency_id:
-        raise NotFoundException(detail="Unknown invitation token")
-    state = invitation.state()
-    if state is TokenState.answered:
-        raise Conflict(detail="This invitation has already been answered")
-    if state is TokenState.expired:
-        raise Gone(detail=f"This invitation expired at {invitation.expires_at.isoformat()}")
-    questionnaire = ctx.questionnaire(invitation.questionnaire_id)
-    if questionnaire is None:
-        raise NotFoundException(detail="The questionnaire of this invitation is no longer served")
-    clean, errors = validate_answers(questionnaire, data.answers)
-    if errors:
-        raise ValidationException(
-            detail="Invalid answers",
-            extra=[
-                {"key": f"answers.{error.question}", "message": error.message % error.params}
-                for error in errors
-            ],
+    """201 once stored; 401/403 key, 404 unknown token, 409 answered, 410 expired, 400 answers."""
+    key = bearer_key(request)
+    if not plausible_key(key):
+        raise NotAuthorizedException(detail="Unknown or revoked API key", headers=CHALLENGE)
+    outcome = await ctx.writer.submit(
+        Submission(
+            token=data.token, answers=data.answers, locale=data.locale, key_hash=hash_key(key)
         )
-    locale = data.locale or invitation.locale or "vi"
-    try:
-        stored = await submissions.store(
-            ctx.engine, invitation, questionnaire, clean.values, locale
-        )
-    except submissions.NotOpen as closed:
-        if closed.state is TokenState.expired:
-            raise Gone(detail="This invitation has expired") from closed
-        raise Conflict(detail="This invitation has already been answered") from closed
-    return ResponseStored(
-        token=invitation.token,
-        questionnaire_id=questionnaire.id,
-        questionnaire_version=questionnaire.version,
-        submitted_at=stored.submitted_at,
     )
+    if outcome.verdict is not Verdict.stored:
+        raise refusal(outcome)
+    return ResponseStored(
+        token=data.token,
+        questionnaire_id=outcome.questionnaire_id or "",
+        questionnaire_version=outcome.questionnaire_version or 0,
+        submitted_at=outcome.submitted_at or dt.datetime.now(dt.UTC),
+    )
+
+
+def refusal(outcome: Outcome) -> Exception:
+    """The HTTP error for a submission that was not stored."""
+    match outcome.verdict:
+        case Verdict.no_key:
+            return NotAuthorizedException(detail="Unknown or revoked API key", headers=CHALLENGE)
+        case Verdict.wrong_role:
+            return PermissionDeniedException(
+                detail="This endpoint needs a portal key bound to an agency"
+            )
+        case Verdict.unknown:
+            return NotFoundException(detail="Unknown invitation token")
+        case Verdict.not_served:
+            return NotFoundException(
+                detail="The questionnaire of this invitation is no longer served"
+            )
+        case Verdict.answered:
+            return Conflict(detail="This invitation has already been answered")
+        case Verdict.expired:
+            expired = outcome.expires_at.isoformat() if outcome.expires_at else "its deadline"
+            return Gone(detail=f"This invitation expired at {expired}")
+        case _:
+            return ValidationException(
+                detail="Invalid answers",
+                extra=[
+                    {"key": f"answers.{error.question}", "message": error.text()}
+                    for error in outcome.errors
+                ],
+            )

@@ -25,6 +25,7 @@ from survey_app.storage.tables import (
     Comment,
     Invitation,
     Response,
+    ResponseCell,
     ResponseReason,
     Role,
     Service,
@@ -74,6 +75,7 @@ def server(database_url: str) -> Iterator[LiveServer]:
 async def _wipe() -> None:
     for table in (
         StaffRole,
+        ResponseCell,
         Comment,
         ResponseReason,
         Response,
