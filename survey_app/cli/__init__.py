@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from survey_app.cli import admin, analyze, purge, questionnaire, report, server
+from survey_app.cli import admin, analyze, purge, questionnaire, report, rollup, server
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,5 +19,6 @@ for command in (
     analyze.analyze,
     report.report,
     purge.purge,
+    rollup.rollup,
 ):
     main.add_command(command)

@@ -28,7 +28,8 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
     OSError,
     sqlite3.OperationalError,
     asyncpg.exceptions.PostgresConnectionError,
-    asyncpg.exceptions.CannotConnectNowError,
+    # Shut down by an administrator or a crash (CannotConnectNow is one of these).
+    asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.InterfaceError,
 )

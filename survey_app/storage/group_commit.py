@@ -26,6 +26,7 @@ import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -42,6 +43,7 @@ from survey_app.submissions import Outcome, Step, Submission, plan_batch
 log = logging.getLogger("survey.writer")
 
 MAX_BATCH = 256
+WRITER_NAME = "survey-writer"  # the application_name of its PostgreSQL connection
 KEY_COLUMNS = "key_hash, role, agency, revoked"
 INVITATION_COLUMNS = (
     "id, token, agency, service, channel, locale, questionnaire_id, expires_at, answered_at"
@@ -59,6 +61,20 @@ QuestionnaireOf = Callable[[str], Questionnaire | None]
 Pending = tuple[Submission, asyncio.AbstractEventLoop, asyncio.Future[Outcome]]
 
 
+@dataclass
+class WriterStats:
+    """How many batches carried how many submissions (for tests and benchmarks)."""
+
+    batches: int = 0
+    submissions: int = 0
+    largest: int = 0
+
+    def count(self, size: int) -> None:
+        self.batches += 1
+        self.submissions += size
+        self.largest = max(self.largest, size)
+
+
 def _settle(future: asyncio.Future[Outcome], outcome: Outcome | BaseException) -> None:
     if future.done():  # the client went away; its answer is stored all the same
         return
@@ -72,6 +88,7 @@ class SqliteWriter:
     """The SQLite writer thread; ``submit`` may be awaited from any event loop."""
 
     def __init__(self, path: str, questionnaire_of: QuestionnaireOf) -> None:
+        self.stats = WriterStats()
         self._path = path
         self._questionnaire_of = questionnaire_of
         self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
@@ -122,6 +139,7 @@ class SqliteWriter:
                     break
                 batch.append(more)
             results = self._commit([submission for submission, _, _ in batch])
+            self.stats.count(len(batch))
             for (_, loop, future), result in zip(batch, results, strict=True):
                 loop.call_soon_threadsafe(_settle, future, result)
             if stop:
@@ -212,6 +230,7 @@ class PostgresWriter:
     """The PostgreSQL writer task, on the event loop that started it."""
 
     def __init__(self, dsn: str, questionnaire_of: QuestionnaireOf) -> None:
+        self.stats = WriterStats()
         self._dsn = dsn
         self._questionnaire_of = questionnaire_of
         self._queue: asyncio.Queue[Pending | None] = asyncio.Queue()
@@ -250,6 +269,7 @@ class PostgresWriter:
                     break
                 batch.append(more)
             results = await self._commit([submission for submission, _, _ in batch])
+            self.stats.count(len(batch))
             for (_, _, future), result in zip(batch, results, strict=True):
                 _settle(future, result)
             if stop:
@@ -258,7 +278,9 @@ class PostgresWriter:
     async def _commit(self, batch: list[Submission]) -> list[Outcome] | list[BaseException]:
         try:
             if self._connection is None or self._connection.is_closed():
-                self._connection = await asyncpg.connect(self._dsn, timeout=5)
+                self._connection = await asyncpg.connect(
+                    self._dsn, timeout=5, server_settings={"application_name": WRITER_NAME}
+                )
             async with self._connection.transaction():
                 plan = plan_batch(batch, utcnow(), self._questionnaire_of)
                 return await self._drive(plan)

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import uvicorn
+from litestar import Litestar
 
 from survey_app import apikeys, directory
 from survey_app.app import create_app
@@ -41,6 +42,7 @@ class LiveServer:
     url: str
     settings: Settings
     loop: asyncio.AbstractEventLoop
+    app: Litestar
 
     def run(self, work: Awaitable[T]) -> T:
         """Run database work on the server's own loop (its connection pool lives there)."""
@@ -66,7 +68,7 @@ def server(database_url: str) -> Iterator[LiveServer]:
         threading.Event().wait(0.05)
     assert uv.started, "the test server did not start"
     port = uv.servers[0].sockets[0].getsockname()[1]
-    yield LiveServer(url=f"http://127.0.0.1:{port}", settings=settings, loop=loop)
+    yield LiveServer(url=f"http://127.0.0.1:{port}", settings=settings, loop=loop, app=app)
     uv.should_exit = True
     thread.join(timeout=30)
     loop.close()
