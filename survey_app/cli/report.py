@@ -111,7 +111,7 @@ def trend(period, fmt, out, chart, lang, **options) -> None:  # type: ignore[no-
     from survey_app.stats import counts
 
     filters = parse(options)
-    daily = fetch(lambda: counts.daily_rating_counts(filters))
+    daily = fetch(lambda: counts.daily_rating_counts(filters, period))
     table = counts.period_table(daily, period)
     if table.empty:
         raise click.ClickException("no responses match these filters")

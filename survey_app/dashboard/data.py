@@ -59,7 +59,7 @@ async def comparison() -> SatisfactionComparison | None:
 
 
 async def national_trend(agency: str | None = None) -> TrendResult | None:
-    daily = await counts.daily_rating_counts(Filters(agency=agency))
+    daily = await counts.daily_rating_counts(Filters(agency=agency), PERIOD)
     table = counts.period_table(daily, PERIOD)
     if table.empty or table["total"].sum() == 0:
         return None

@@ -194,7 +194,7 @@ async def trend(
     compared = [c for c in (compare or "").split(",") if c]
     if len(compared) > MAX_COMPARED:
         raise ValidationException(detail=f"compare at most {MAX_COMPARED} agencies")
-    daily = await counts.daily_rating_counts(filters)
+    daily = await counts.daily_rating_counts(filters, period)
     if compared:
         daily = daily[daily["agency"].isin(compared)]
         return _compared(fmt, filters, period, compared, daily)

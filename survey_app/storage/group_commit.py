@@ -37,7 +37,7 @@ from piccolo.engine.sqlite import SQLiteEngine
 from questionnaires import Questionnaire
 from survey_app.invitations import utcnow
 from survey_app.storage.engine import SQLITE_BUSY_TIMEOUT_S
-from survey_app.storage.rollup import cell_rows, upsert_cells_sql
+from survey_app.storage.rollup import upserts
 from survey_app.submissions import Outcome, Step, Submission, plan_batch
 
 log = logging.getLogger("survey.writer")
@@ -199,7 +199,8 @@ class SqliteWriter:
         )
 
     def upsert_cells(self, cells: Counter) -> None:
-        self._connection.executemany(upsert_cells_sql(True), cell_rows(cells, sqlite=True))  # type: ignore[union-attr]
+        for sql, rows in upserts(cells, sqlite=True):
+            self._connection.executemany(sql, rows)  # type: ignore[union-attr]
 
     def _select(self, head: str, values: list[str]) -> list[dict[str, Any]]:
         marks = ", ".join("?" * len(values))
@@ -337,7 +338,8 @@ class PostgresWriter:
         await self._conn.executemany(INSERT_COMMENT.format("$1", "$2", "$3", "$4"), rows)
 
     async def upsert_cells(self, cells: Counter) -> None:
-        await self._conn.executemany(upsert_cells_sql(False), cell_rows(cells, sqlite=False))
+        for sql, rows in upserts(cells, sqlite=False):
+            await self._conn.executemany(sql, rows)
 
     @property
     def _conn(self) -> asyncpg.Connection:

@@ -1,10 +1,13 @@
-"""The statistics cells (``ResponseCell``): their key, their upsert and their rebuild.
+"""The statistics cells: their keys, their upserts and their rebuild.
 
-A response adds one to its cell in the transaction that stores it (the
-submission writer and the bulk loader both use ``cell_rows`` and
-``upsert_cells_sql``); ``rebuild`` recomputes every cell from the raw
-responses with one ``GROUP BY``. SQL differs by engine only where it must:
-placeholders, the UTC day of a timestamp and ordered string aggregation.
+``ResponseCell`` counts responses per (day, agency, service, channel,
+locale, rating, reason set); ``MonthlyRating`` and ``MonthlyReason`` sum
+those cells by month, agency and service, which is all most statistics
+need. A response adds to all three in the transaction that stores it (the
+submission writer and the bulk loader both call ``cell_counts`` then
+``upserts``); ``rebuild`` recomputes them from the raw responses. SQL
+differs by engine only where it must: placeholders, the UTC day of a
+timestamp, the first day of a month and ordered string aggregation.
 """
 
 from __future__ import annotations
@@ -23,12 +26,20 @@ from survey_app.storage.tables import ResponseCell
 DIMENSIONS = ("day", "agency", "service", "channel", "locale", "rating", "reasons")
 REASON_SEPARATOR = ","
 
-UNIQUE_INDEX_SQL = (
+MONTHLY_RATING = ("month", "agency", "service", "rating")
+MONTHLY_REASON = ("month", "agency", "service", "reason")
+ANY_REASON = ""  # MonthlyReason.reason of the responses that ticked any reason
+
+INDEX_SQL = (
     "CREATE UNIQUE INDEX IF NOT EXISTS response_cell_key "
-    f"ON response_cell ({', '.join(DIMENSIONS)})"
+    f"ON response_cell ({', '.join(DIMENSIONS)})",
+    # Statistics of one agency read its cells without scanning the others.
+    "CREATE INDEX IF NOT EXISTS response_cell_agency ON response_cell (agency, day)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS monthly_rating_key "
+    f"ON monthly_rating ({', '.join(MONTHLY_RATING)})",
+    "CREATE UNIQUE INDEX IF NOT EXISTS monthly_reason_key "
+    f"ON monthly_reason ({', '.join(MONTHLY_REASON)})",
 )
-# Statistics of one agency read its cells without scanning the others.
-AGENCY_INDEX_SQL = "CREATE INDEX IF NOT EXISTS response_cell_agency ON response_cell (agency, day)"
 
 
 def reason_key(reasons: Iterable[str]) -> str:
@@ -64,23 +75,44 @@ def cell_counts(responses: Iterable[CellInput]) -> Counter[CellKey]:
     return cells
 
 
-def cell_rows(cells: Counter[CellKey], sqlite: bool) -> list[tuple]:
-    """Parameters for ``upsert_cells_sql``; SQLite stores a day as its ISO text."""
-    if sqlite:
-        return [(key[0].isoformat(), *key[1:], n) for key, n in cells.items()]
-    return [(*key, n) for key, n in cells.items()]
-
-
-def upsert_cells_sql(sqlite: bool) -> str:
-    """Add to existing cells, create missing ones (``ON CONFLICT`` on both engines)."""
-    names = ", ".join((*DIMENSIONS, "responses"))
-    marks = ", ".join("?" * 8) if sqlite else ", ".join(f"${i}" for i in range(1, 9))
+def _upsert_sql(table: str, dimensions: tuple[str, ...], sqlite: bool) -> str:
+    """Add to existing rows, create missing ones (``ON CONFLICT`` on both engines)."""
+    names = ", ".join((*dimensions, "responses"))
+    n = len(dimensions) + 1
+    marks = ", ".join("?" * n) if sqlite else ", ".join(f"${i}" for i in range(1, n + 1))
     # Every piece is a constant of this module; values are bound parameters.
     return (
-        f"INSERT INTO response_cell ({names}) VALUES ({marks}) "
-        f"ON CONFLICT ({', '.join(DIMENSIONS)}) "
-        "DO UPDATE SET responses = response_cell.responses + excluded.responses"
+        f"INSERT INTO {table} ({names}) VALUES ({marks}) "
+        f"ON CONFLICT ({', '.join(dimensions)}) "
+        f"DO UPDATE SET responses = {table}.responses + excluded.responses"
     )
+
+
+def upserts(cells: Counter[CellKey], sqlite: bool) -> list[tuple[str, list[tuple]]]:
+    """(statement, parameter rows) adding ``cells`` to the three tables; for ``executemany``.
+
+    SQLite stores a day as its ISO text, PostgreSQL as a date.
+    """
+    monthly_rating: Counter[tuple] = Counter()
+    monthly_reason: Counter[tuple] = Counter()
+    for (day, agency, service, _, _, rating, reasons), n in cells.items():
+        month = day.replace(day=1)
+        monthly_rating[month, agency, service, rating] += n
+        if reasons:
+            monthly_reason[month, agency, service, ANY_REASON] += n
+            for reason in reasons.split(REASON_SEPARATOR):
+                monthly_reason[month, agency, service, reason] += n
+
+    def rows(counter: Counter) -> list[tuple]:
+        if sqlite:
+            return [(key[0].isoformat(), *key[1:], n) for key, n in counter.items()]
+        return [(*key, n) for key, n in counter.items()]
+
+    return [
+        (_upsert_sql("response_cell", DIMENSIONS, sqlite), rows(cells)),
+        (_upsert_sql("monthly_rating", MONTHLY_RATING, sqlite), rows(monthly_rating)),
+        (_upsert_sql("monthly_reason", MONTHLY_REASON, sqlite), rows(monthly_reason)),
+    ]
 
 
 def _rebuild_select(sqlite: bool) -> str:
@@ -114,7 +146,59 @@ async def rebuild(engine: Engine) -> int:
     """
     sqlite = isinstance(engine, SQLiteEngine)
     names = ", ".join((*DIMENSIONS, "responses"))
+    month = "date(day, 'start of month')" if sqlite else "date_trunc('month', day)::date"
     async with write_transaction(engine):
-        await engine.run_ddl("DELETE FROM response_cell")
+        for table in ("response_cell", "monthly_rating", "monthly_reason"):
+            await engine.run_ddl(f"DELETE FROM {table}")
         await engine.run_ddl(f"INSERT INTO response_cell ({names}) {_rebuild_select(sqlite)}")
+        await engine.run_ddl(
+            f"INSERT INTO monthly_rating ({', '.join(MONTHLY_RATING)}, responses) "
+            f"SELECT {month}, agency, service, rating, SUM(responses) FROM response_cell "
+            f"GROUP BY {month}, agency, service, rating"
+        )
+        # Reason sets are split here rather than in engine-specific SQL; there are
+        # few rows per month, agency and service.
+        sets = await engine.run_ddl(
+            f"SELECT {month} AS month, agency, service, reasons, SUM(responses) AS n "
+            f"FROM response_cell WHERE reasons <> '' GROUP BY {month}, agency, service, reasons"
+        )
+        reasons: Counter[tuple] = Counter()
+        for row in sets:
+            key = (_as_date(row["month"]), row["agency"], row["service"])
+            reasons[(*key, ANY_REASON)] += int(row["n"])
+            for reason in row["reasons"].split(REASON_SEPARATOR):
+                reasons[(*key, reason)] += int(row["n"])
+        if reasons:
+            values = [
+                (key[0].isoformat() if sqlite else key[0], *key[1:], n)
+                for key, n in reasons.items()
+            ]
+            await _insert_many(engine, "monthly_reason", MONTHLY_REASON, values, sqlite)
     return await ResponseCell.count()
+
+
+def _as_date(value: object) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))
+
+
+async def _insert_many(
+    engine: Engine, table: str, dimensions: tuple[str, ...], rows: list[tuple], sqlite: bool
+) -> None:
+    """Insert through the transaction's own connection (Piccolo has no executemany)."""
+    connection = engine.current_transaction.get().connection  # type: ignore[union-attr]
+    await connection.executemany(_upsert_sql(table, dimensions, sqlite), rows)
+
+
+# TEMPORARY shims for the bulk loader being rewritten; replaced by ``upserts``.
+def cell_rows(cells: Counter[CellKey], sqlite: bool) -> list[tuple]:
+    if sqlite:
+        return [(key[0].isoformat(), *key[1:], n) for key, n in cells.items()]
+    return [(*key, n) for key, n in cells.items()]
+
+
+def upsert_cells_sql(sqlite: bool) -> str:
+    return _upsert_sql("response_cell", DIMENSIONS, sqlite)

@@ -167,6 +167,35 @@ class ResponseCell(Table):
     responses = Integer(default=0)
 
 
+class MonthlyRating(Table):
+    """Rated responses per (month, agency, service, rating): ``ResponseCell`` summed by month.
+
+    Most statistics (per agency or service, monthly trends) need no more;
+    these few thousand rows answer them at any number of responses. Kept in
+    the same transaction as the cells; ``month`` is the month's first day.
+    """
+
+    month = Date()
+    agency = ForeignKey(references=Agency, on_delete=OnDelete.restrict, null=False)
+    service = ForeignKey(references=Service, on_delete=OnDelete.restrict, null=False)
+    rating = SmallInt()
+    responses = Integer(default=0)
+
+
+class MonthlyReason(Table):
+    """Rated responses per (month, agency, service, reason) ticking that reason.
+
+    ``reason`` '' counts the responses that ticked any reason (the
+    respondents of the multi-select question).
+    """
+
+    month = Date()
+    agency = ForeignKey(references=Agency, on_delete=OnDelete.restrict, null=False)
+    service = ForeignKey(references=Service, on_delete=OnDelete.restrict, null=False)
+    reason = Varchar(length=32, default="")
+    responses = Integer(default=0)
+
+
 class StaffRole(Table):
     """What a staff login may see: admin, analyst (of one agency) or researcher."""
 
@@ -185,6 +214,8 @@ SURVEY_TABLES: list[type[Table]] = [
     ResponseReason,
     Comment,
     ResponseCell,
+    MonthlyRating,
+    MonthlyReason,
     StaffRole,
 ]
 AUTH_TABLES: list[type[Table]] = [BaseUser, SessionsBase]

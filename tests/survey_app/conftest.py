@@ -25,6 +25,8 @@ from survey_app.storage.tables import (
     ApiKey,
     Comment,
     Invitation,
+    MonthlyRating,
+    MonthlyReason,
     Response,
     ResponseCell,
     ResponseReason,
@@ -78,6 +80,8 @@ async def _wipe() -> None:
     for table in (
         StaffRole,
         ResponseCell,
+        MonthlyRating,
+        MonthlyReason,
         Comment,
         ResponseReason,
         Response,

@@ -10,7 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from survey_app.storage import rollup
-from survey_app.storage.tables import Response, ResponseCell, ResponseReason
+from survey_app.storage.tables import (
+    MonthlyRating,
+    MonthlyReason,
+    Response,
+    ResponseCell,
+    ResponseReason,
+)
 from tests.conftest import survey_command
 from tests.survey_app.conftest import REASONS, invite
 
@@ -36,6 +42,42 @@ async def cells() -> Counter:
             for row in rows
         }
     )
+
+
+def as_date(value) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
+
+
+async def all_tables() -> tuple[Counter, Counter, Counter]:
+    """The day cells and both monthly tables, as counters."""
+    ratings = Counter(
+        {
+            (as_date(r["month"]), r["agency"], r["service"], r["rating"]): r["responses"]
+            for r in await MonthlyRating.select().where(MonthlyRating.responses > 0)
+        }
+    )
+    reasons = Counter(
+        {
+            (as_date(r["month"]), r["agency"], r["service"], r["reason"]): r["responses"]
+            for r in await MonthlyReason.select().where(MonthlyReason.responses > 0)
+        }
+    )
+    return await cells(), ratings, reasons
+
+
+async def expected_tables() -> tuple[Counter, Counter, Counter]:
+    """All three tables computed here, independently, from the raw rows."""
+    day_cells = await grouped_raw_rows()
+    ratings: Counter = Counter()
+    reasons: Counter = Counter()
+    for (day, agency, service, _, _, rating, ticked), n in day_cells.items():
+        month = day.replace(day=1)
+        ratings[month, agency, service, rating] += n
+        if ticked:
+            reasons[month, agency, service, ""] += n
+            for reason in ticked.split(","):
+                reasons[month, agency, service, reason] += n
+    return day_cells, ratings, reasons
 
 
 async def grouped_raw_rows() -> Counter:
@@ -88,16 +130,18 @@ def test_cells_follow_random_submissions_and_rebuild_restores_them(http, portal,
         codes = list(pool.map(by_api, api)) + list(pool.map(by_form, form))
     assert codes == [201] * len(api) + [303] * len(form)
 
-    expected = live.run(grouped_raw_rows())
-    assert sum(expected.values()) == len(invited)
-    assert len(expected) > 10  # many distinct cells, not one
-    assert live.run(cells()) == expected
+    expected = live.run(expected_tables())
+    assert sum(expected[0].values()) == len(invited)
+    assert len(expected[0]) > 10  # many distinct cells, not one
+    assert len(expected[2]) > 3
+    assert live.run(all_tables()) == expected
 
     # Cells damaged behind the service's back are recomputed from the responses.
-    live.run(ResponseCell.update({ResponseCell.responses: 999}, force=True))
-    assert live.run(cells()) != expected
+    for table in (ResponseCell, MonthlyRating, MonthlyReason):
+        live.run(table.update({table.responses: 999}, force=True))
+    assert live.run(all_tables()) != expected
     live.run(rollup.rebuild(ResponseCell._meta.db))
-    assert live.run(cells()) == expected
+    assert live.run(all_tables()) == expected
 
 
 def test_rollup_rebuild_command(http, portal, live):

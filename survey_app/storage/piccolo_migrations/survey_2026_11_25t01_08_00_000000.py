@@ -1,6 +1,6 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
-ID = "2026-11-25T00:55:30:000000"
+ID = "2026-11-25T01:08:00:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "Index the statistics cells and fill them from the responses already stored"
 
@@ -14,8 +14,8 @@ async def forwards():
         from survey_app.storage.tables import ResponseCell
 
         engine = ResponseCell._meta.db
-        await engine.run_ddl(rollup.UNIQUE_INDEX_SQL)
-        await engine.run_ddl(rollup.AGENCY_INDEX_SQL)
+        for statement in rollup.INDEX_SQL:
+            await engine.run_ddl(statement)
         await rollup.rebuild(engine)
 
     manager.add_raw(index_and_fill)
