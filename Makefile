@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DOMAIN := messages
 
-.PHONY: run test setup catalogs messages lint format clean
+.PHONY: run test setup catalogs messages lint format clean bench
 
 run: setup
 	$(BIN)/survey migrate
@@ -18,6 +18,12 @@ test: setup
 	$(BIN)/pytest
 
 setup: $(STAMP) catalogs
+
+# Benchmarks against the real server (wrk): prints a table, writes benchmarks/results/latest.json.
+# Options through BENCH_ARGS, e.g. make bench BENCH_ARGS="--engines sqlite --duration 5".
+bench: setup
+	command -v wrk >/dev/null 2>&1 || apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

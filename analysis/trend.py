@@ -221,10 +221,24 @@ def _trend_test(satisfied: np.ndarray, total: np.ndarray, score: np.ndarray) -> 
             "logistic regression not estimable (separation); Cochran-Armitage only",
         )
     beta, se = float(fit.params[1]), float(fit.bse[1])
+    with np.errstate(over="ignore"):
+        ci_low = float(np.exp(beta - 1.959963984540054 * se))
+        ci_high = float(np.exp(beta + 1.959963984540054 * se))
+    if not np.isfinite([beta, se, ci_low, ci_high]).all():
+        # Quasi-separation: the fit "converges" with an unbounded slope.
+        return TrendTest(
+            None,
+            None,
+            None,
+            None,
+            float(ca),
+            ca_p,
+            "logistic regression not estimable (quasi-separation); Cochran-Armitage only",
+        )
     return TrendTest(
         odds_ratio=float(np.exp(beta)),
-        ci_low=float(np.exp(beta - 1.959963984540054 * se)),
-        ci_high=float(np.exp(beta + 1.959963984540054 * se)),
+        ci_low=ci_low,
+        ci_high=ci_high,
         p_value=float(fit.pvalues[1]),
         cochran_armitage=float(ca),
         cochran_armitage_p=ca_p,

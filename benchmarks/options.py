@@ -1,0 +1,54 @@
+"""What one run measures; built by the command line, read by every stage."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO = PACKAGE_DIR.parent
+RESULTS = PACKAGE_DIR / "results" / "latest.json"
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+ENGINES = ("sqlite", "postgres")
+STAGES = ("load", "stats")
+
+
+@dataclass(frozen=True)
+class Options:
+    engines: tuple[str, ...] = ENGINES
+    stages: tuple[str, ...] = STAGES
+    duration_s: int = 10
+    connections: int = 64
+    threads: int = 2
+    # Enough for the duration at several thousand submissions a second; a thread that
+    # runs out stops and the run is flagged, so the numbers are never of other requests.
+    tokens: int = 200_000
+    stats_sizes: tuple[int, ...] = (100_000, 1_000_000)
+    stats_repeats: int = 5
+    baseline_repeats: int = 3
+    postgres_url: str = field(
+        default_factory=lambda: os.environ.get("SURVEY_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    )
+    output: Path = RESULTS
+    smoke: bool = False
+
+    @classmethod
+    def smoke_run(cls, **overrides: object) -> Options:
+        """Tiny numbers: proves the stages work, measures nothing worth quoting.
+
+        The statistics stage is off unless asked for (``stages`` or ``stats_sizes``);
+        then it runs on 2,000 responses.
+        """
+        values: dict[str, object] = {
+            "stages": ("load", "stats") if "stats_sizes" in overrides else ("load",),
+            "duration_s": 2,
+            "connections": 8,
+            "tokens": 2_000,
+            "stats_sizes": (2_000,),
+            "stats_repeats": 1,
+            "baseline_repeats": 1,
+            "smoke": True,
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,112 @@
+"""The real server as a child process: uvicorn, one worker, no access log."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from benchmarks.databases import Target
+from benchmarks.options import REPO
+from benchmarks.survey_cli import environment
+
+START_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Server:
+    pid: int
+    base_url: str
+    log: Path
+
+    def peak_rss_kib(self) -> int | None:
+        """``VmHWM``: the largest resident set the process has had so far."""
+        return _status_kib(self.pid, "VmHWM")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _status_kib(pid: int, field: str) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+@contextmanager
+def running(made: Target) -> Iterator[Server]:
+    """Serve ``made`` on a free port until the block ends; the log is kept for errors."""
+    port = free_port()
+    log = made.var_dir / f"server-{port}.log"
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "survey_app.app:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    with log.open("w") as sink:
+        process = subprocess.Popen(  # noqa: S603 - fixed program and arguments
+            command, env=environment(made), cwd=REPO, stdout=sink, stderr=subprocess.STDOUT
+        )
+    server = Server(pid=process.pid, base_url=f"http://127.0.0.1:{port}", log=log)
+    try:
+        wait_alive(server, process)
+        yield server
+    finally:
+        stop(process)
+
+
+def wait_alive(server: Server, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited ({process.returncode}):\n{tail(server.log)}")
+        try:
+            if httpx.get(f"{server.base_url}/livez", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"the server did not answer /livez in {START_TIMEOUT_S:.0f} s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

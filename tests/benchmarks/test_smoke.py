@@ -1,0 +1,75 @@
+"""The benchmark runner, tiny (``--smoke``), on SQLite: every stage must work.
+
+It needs wrk (Debian package ``wrk``). Without it the tests are skipped with one
+line, except under ``CI=true``, where a missing wrk fails them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+IN_CI = os.environ.get("CI") == "true"
+
+
+@pytest.fixture(autouse=True)
+def wrk() -> str:
+    found = shutil.which("wrk")
+    if found is None:
+        message = "wrk is not installed (apt-get install -y wrk)"
+        if IN_CI:
+            pytest.fail(message + "; under CI=true the benchmark smoke tests must run")
+        pytest.skip(message + "; benchmark smoke tests skipped")
+    return found
+
+
+def run_benchmarks(output: Path, *args: str) -> dict[str, Any]:
+    command = [sys.executable, "-m", "benchmarks", "--smoke", "--engines", "sqlite"]
+    done = subprocess.run(
+        [*command, "--output", str(output), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(output.read_text())
+
+
+@pytest.mark.slow
+def test_load_stage_measures_livez_submissions_and_the_page(tmp_path: Path) -> None:
+    result = run_benchmarks(tmp_path / "latest.json")
+
+    sqlite = result["engines"]["sqlite"]
+    assert sqlite["livez"]["requests_per_s"] > 0
+    assert sqlite["submit"]["requests_per_s"] > 0
+    assert sqlite["submit"]["status"]["5xx"] == 0
+    assert sqlite["submit"]["tokens_exhausted"] is False
+    assert sqlite["durability"]["durable"] is True
+    assert sqlite["durability"]["one_response_per_invitation"] is True
+    assert sqlite["page"]["requests_per_s"] > 0
+    assert sqlite["page_weight"]["total_bytes"] > 0
+    assert sqlite["peak_rss_kib"] > 0
+    assert "stats" not in sqlite  # off in a smoke run unless asked for
+    assert result["machine"]["cores"] >= 1
+
+
+@pytest.mark.slow
+def test_stats_stage_times_the_endpoints_and_the_pandas_baseline(tmp_path: Path) -> None:
+    result = run_benchmarks(tmp_path / "latest.json", "--stages", "stats", "--stats-sizes", "2000")
+
+    sqlite = result["engines"]["sqlite"]
+    assert "submit" not in sqlite
+    [size] = sqlite["stats"]["sizes"]
+    assert size["responses"] == 2000
+    assert all(ms > 0 for ms in size["endpoints_ms"].values())
+    assert size["baseline"]["satisfaction_ms"] > 0
