@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 
 import click
 
@@ -103,25 +104,30 @@ def demo(responses: int | None, months: int, seed: int | None) -> None:
     from survey_app import demo as demo_data
     from survey_app.storage.tables import Response
 
-    async def work(settings: Settings) -> tuple[demo_data.DemoResult, int]:
+    async def work(settings: Settings) -> tuple[demo_data.DemoResult, int, float]:
         result = await demo_data.load(settings)
         wanted = responses
         if wanted is None:
             wanted = demo_data.FIRST_RUN_RESPONSES if await Response.count() == 0 else 0
         if not wanted:
-            return result, 0
+            return result, 0, 0.0
+        started = time.perf_counter()
         with click.progressbar(length=wanted, label="Synthetic responses", file=sys.stderr) as bar:
             added = await demo_data.synthesize(
                 wanted, months, seed if seed is not None else demo_data.DEMO_SEED, bar.update
             )
-        return result, added
+        return result, added, time.perf_counter() - started
 
-    result, added = run_with_database(work)
+    result, added, seconds = run_with_database(work)
     click.echo(
         f"Demo data: {result.agencies_added} agencies and {result.services_added} services added "
         f"({result.agencies_total} agencies, {result.services_total} services in all); "
         f"{added} responses added."
     )
+    if added:
+        click.echo(
+            f"Loaded {added} responses in {seconds:.1f} s ({added / seconds:,.0f} responses/s)."
+        )
     click.echo(f"Questionnaire link: {result.link}")
     click.echo(
         f"Admin: {result.base_url}/admin/  (create a login: survey user create NAME --admin)"

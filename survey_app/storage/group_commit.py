@@ -75,6 +75,11 @@ class WriterStats:
         self.largest = max(self.largest, size)
 
 
+def _settle_all(settled: list[tuple[asyncio.Future[Outcome], Outcome | BaseException]]) -> None:
+    for future, outcome in settled:
+        _settle(future, outcome)
+
+
 def _settle(future: asyncio.Future[Outcome], outcome: Outcome | BaseException) -> None:
     if future.done():  # the client went away; its answer is stored all the same
         return
@@ -113,6 +118,7 @@ class SqliteWriter:
         self._queue.put(None)
         await asyncio.to_thread(self._thread.join)
         self._thread = None
+        log.info("writer stopped: %s", self.stats)
         if self._connection is not None:
             self._connection.close()
 
@@ -140,8 +146,12 @@ class SqliteWriter:
                 batch.append(more)
             results = self._commit([submission for submission, _, _ in batch])
             self.stats.count(len(batch))
+            # One wake-up per event loop, not one per request.
+            by_loop: dict[asyncio.AbstractEventLoop, list] = {}
             for (_, loop, future), result in zip(batch, results, strict=True):
-                loop.call_soon_threadsafe(_settle, future, result)
+                by_loop.setdefault(loop, []).append((future, result))
+            for loop, settled in by_loop.items():
+                loop.call_soon_threadsafe(_settle_all, settled)
             if stop:
                 return
 
@@ -247,6 +257,7 @@ class PostgresWriter:
         await self._queue.put(None)
         await self._task
         self._task = None
+        log.info("writer stopped: %s", self.stats)
         if self._connection is not None:
             await self._connection.close()
             self._connection = None

@@ -191,14 +191,3 @@ async def _insert_many(
     """Insert through the transaction's own connection (Piccolo has no executemany)."""
     connection = engine.current_transaction.get().connection  # type: ignore[union-attr]
     await connection.executemany(_upsert_sql(table, dimensions, sqlite), rows)
-
-
-# TEMPORARY shims for the bulk loader being rewritten; replaced by ``upserts``.
-def cell_rows(cells: Counter[CellKey], sqlite: bool) -> list[tuple]:
-    if sqlite:
-        return [(key[0].isoformat(), *key[1:], n) for key, n in cells.items()]
-    return [(*key, n) for key, n in cells.items()]
-
-
-def upsert_cells_sql(sqlite: bool) -> str:
-    return _upsert_sql("response_cell", DIMENSIONS, sqlite)
