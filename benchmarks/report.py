@@ -80,11 +80,12 @@ def stats_table(engines: dict[str, Any]) -> list[str]:
             continue
         for size in stats["sizes"]:
             ep = size["endpoints_ms"]
-            base = size["baseline"]
+            base = size.get("baseline")
+            pandas = f"{base['satisfaction_ms']:.1f} | {base['speedup']:.1f}x" if base else "— | —"
             rows.append(
                 f"| {engine} | {size['responses']:,} | {size['load_s']:.1f} "
                 f"| {ep['satisfaction']:.1f} | {ep['reasons']:.1f} | {ep['trend']:.1f} "
-                f"| {base['satisfaction_ms']:.1f} | {base['speedup']:.1f}x |"
+                f"| {pandas} |"
             )
         if stats.get("growth"):
             growth.append(
