@@ -211,30 +211,14 @@ def _trend_test(satisfied: np.ndarray, total: np.ndarray, score: np.ndarray) -> 
     exog = sm.add_constant(s)
     fit = _fit_binomial(endog, exog)
     if fit is None:
-        return TrendTest(
-            None,
-            None,
-            None,
-            None,
-            float(ca),
-            ca_p,
-            "logistic regression not estimable (separation); Cochran-Armitage only",
-        )
+        return _armitage_only(ca, ca_p, "separation")
     beta, se = float(fit.params[1]), float(fit.bse[1])
     with np.errstate(over="ignore"):
         ci_low = float(np.exp(beta - 1.959963984540054 * se))
         ci_high = float(np.exp(beta + 1.959963984540054 * se))
     if not np.isfinite([beta, se, ci_low, ci_high]).all():
         # Quasi-separation: the fit "converges" with an unbounded slope.
-        return TrendTest(
-            None,
-            None,
-            None,
-            None,
-            float(ca),
-            ca_p,
-            "logistic regression not estimable (quasi-separation); Cochran-Armitage only",
-        )
+        return _armitage_only(ca, ca_p, "quasi-separation")
     return TrendTest(
         odds_ratio=float(np.exp(beta)),
         ci_low=ci_low,
@@ -243,6 +227,18 @@ def _trend_test(satisfied: np.ndarray, total: np.ndarray, score: np.ndarray) -> 
         cochran_armitage=float(ca),
         cochran_armitage_p=ca_p,
         method="binomial logistic regression on the period score; Cochran-Armitage test",
+    )
+
+
+def _armitage_only(ca: float, ca_p: float, why: str) -> TrendTest:
+    return TrendTest(
+        None,
+        None,
+        None,
+        None,
+        float(ca),
+        ca_p,
+        f"logistic regression not estimable ({why}); Cochran-Armitage only",
     )
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from questionnaires import DEFAULT_QUESTIONNAIRE_ID
 from survey_app.storage.rollup import CellKey, reason_key, upserts
 
 # Responses per transaction: large enough that per-transaction costs vanish,
@@ -178,4 +179,54 @@ def reason_rows(response_ids: Iterable[int], chunk: Columns) -> Iterator[tuple[i
         (rid, code)
         for rid, codes in zip(response_ids, chunk.reasons, strict=True)
         for code in codes
+    )
+
+
+def invitation_rows(
+    ids: Sequence[int],
+    tokens: Sequence[str],
+    keys: Sequence[str],
+    chunk: Columns,
+    submitted: Sequence[object],
+    expires: Sequence[object],
+) -> Iterator[tuple]:
+    """Rows in ``INVITATION_COLUMNS`` order; times as the engine stores them."""
+    return zip(
+        ids,
+        tokens,
+        keys,
+        chunk.agency,
+        chunk.service,
+        chunk.channel,
+        chunk.locale,
+        [DEFAULT_QUESTIONNAIRE_ID] * len(chunk),
+        submitted,
+        expires,
+        submitted,  # answered when submitted
+        strict=True,
+    )
+
+
+def response_rows(
+    ids: Sequence[int],
+    invitation_ids: Sequence[int],
+    chunk: Columns,
+    version: int,
+    submitted: Sequence[object],
+) -> Iterator[tuple]:
+    """Rows in ``RESPONSE_COLUMNS`` order; times as the engine stores them."""
+    n = len(chunk)
+    return zip(
+        ids,
+        invitation_ids,
+        [DEFAULT_QUESTIONNAIRE_ID] * n,
+        [version] * n,
+        chunk.agency,
+        chunk.service,
+        chunk.channel,
+        chunk.locale,
+        submitted,
+        chunk.overall,
+        [ANSWERS] * n,
+        strict=True,
     )

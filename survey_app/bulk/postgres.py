@@ -15,18 +15,18 @@ import numpy as np
 from piccolo.engine.cockroach import CockroachEngine
 from piccolo.engine.postgres import PostgresEngine
 
-from questionnaires import DEFAULT_QUESTIONNAIRE_ID
 from survey_app.bulk.columns import (
-    ANSWERS,
     EXPIRY_US,
     INVITATION_COLUMNS,
     REASON_COLUMNS,
     RESPONSE_COLUMNS,
     Columns,
     cell_upserts,
+    invitation_rows,
     random_tokens,
     random_transaction_keys,
     reason_rows,
+    response_rows,
 )
 
 # Concurrent writer connections on PostgreSQL (see ``load_postgres``).
@@ -133,45 +133,18 @@ async def _store_postgres_chunk(loader: _PostgresLoader, chunk: Columns, version
     submitted = _pg_timestamps(chunk.submitted_us)
     expires = _pg_timestamps(chunk.submitted_us + EXPIRY_US)
     cells = cell_upserts(chunk, sqlite=False)
-    questionnaire = [DEFAULT_QUESTIONNAIRE_ID] * n
     async with loader.connection.transaction():
         invitation_ids = await loader.reserve_ids("invitation", n)
         response_ids = await loader.reserve_ids("response", n)
         await loader.write(
             "invitation",
             INVITATION_COLUMNS,
-            zip(
-                invitation_ids,
-                tokens,
-                keys,
-                chunk.agency,
-                chunk.service,
-                chunk.channel,
-                chunk.locale,
-                questionnaire,
-                submitted,
-                expires,
-                submitted,
-                strict=True,
-            ),
+            invitation_rows(invitation_ids, tokens, keys, chunk, submitted, expires),
         )
         await loader.write(
             "response",
             RESPONSE_COLUMNS,
-            zip(
-                response_ids,
-                invitation_ids,
-                questionnaire,
-                [version] * n,
-                chunk.agency,
-                chunk.service,
-                chunk.channel,
-                chunk.locale,
-                submitted,
-                chunk.overall,
-                [ANSWERS] * n,
-                strict=True,
-            ),
+            response_rows(response_ids, invitation_ids, chunk, version, submitted),
         )
         await loader.write("response_reason", REASON_COLUMNS, reason_rows(response_ids, chunk))
         for sql, rows in cells:

@@ -8,18 +8,18 @@ from collections.abc import Callable, Iterable
 import numpy as np
 from piccolo.engine.sqlite import SQLiteEngine
 
-from questionnaires import DEFAULT_QUESTIONNAIRE_ID
 from survey_app.bulk.columns import (
-    ANSWERS,
     EXPIRY_US,
     INVITATION_COLUMNS,
     REASON_COLUMNS,
     RESPONSE_COLUMNS,
     Columns,
     cell_upserts,
+    invitation_rows,
     random_tokens,
     random_transaction_keys,
     reason_rows,
+    response_rows,
 )
 from survey_app.storage.engine import SQLITE_BUSY_TIMEOUT_S
 
@@ -89,7 +89,6 @@ def _store_sqlite_chunk(connection: sqlite3.Connection, chunk: Columns, version:
     submitted = _sqlite_timestamps(chunk.submitted_us)
     expires = _sqlite_timestamps(chunk.submitted_us + EXPIRY_US)
     cells = cell_upserts(chunk, sqlite=True)
-    questionnaire = [DEFAULT_QUESTIONNAIRE_ID] * n
     # The write lock is taken before reading the highest ids, so no other
     # writer can take the ids this chunk assigns itself.
     connection.execute("BEGIN IMMEDIATE")
@@ -100,37 +99,11 @@ def _store_sqlite_chunk(connection: sqlite3.Connection, chunk: Columns, version:
         response_ids = range(first_response, first_response + n)
         connection.executemany(
             SQLITE_INSERT_INVITATION,
-            zip(
-                invitation_ids,
-                tokens,
-                keys,
-                chunk.agency,
-                chunk.service,
-                chunk.channel,
-                chunk.locale,
-                questionnaire,
-                submitted,
-                expires,
-                submitted,
-                strict=True,
-            ),
+            invitation_rows(invitation_ids, tokens, keys, chunk, submitted, expires),
         )
         connection.executemany(
             SQLITE_INSERT_RESPONSE,
-            zip(
-                response_ids,
-                invitation_ids,
-                questionnaire,
-                [version] * n,
-                chunk.agency,
-                chunk.service,
-                chunk.channel,
-                chunk.locale,
-                submitted,
-                chunk.overall,
-                [ANSWERS] * n,
-                strict=True,
-            ),
+            response_rows(response_ids, invitation_ids, chunk, version, submitted),
         )
         connection.executemany(SQLITE_INSERT_REASON, reason_rows(response_ids, chunk))
         for sql, rows in cells:
