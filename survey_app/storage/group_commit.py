@@ -43,6 +43,11 @@ from survey_app.submissions import Outcome, Step, Submission, plan_batch
 log = logging.getLogger("survey.writer")
 
 MAX_BATCH = 256
+RETRIES = 3
+RETRYABLE = (
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.SerializationError,
+)
 WRITER_NAME = "survey-writer"  # the application_name of its PostgreSQL connection
 KEY_COLUMNS = "key_hash, role, agency, revoked"
 INVITATION_COLUMNS = (
@@ -288,21 +293,33 @@ class PostgresWriter:
                 return
 
     async def _commit(self, batch: list[Submission]) -> list[Outcome] | list[BaseException]:
-        try:
-            if self._connection is None or self._connection.is_closed():
-                self._connection = await asyncpg.connect(
-                    self._dsn, timeout=5, server_settings={"application_name": WRITER_NAME}
-                )
-            async with self._connection.transaction():
-                plan = plan_batch(batch, utcnow(), self._questionnaire_of)
-                return await self._drive(plan)
-        except Exception as error:  # every request of the batch learns why (503 for the API)
-            log.warning("batch of %d not stored: %s", len(batch), type(error).__name__)
-            if self._connection is not None and not isinstance(error, asyncpg.PostgresError):
-                # Not an SQL error: the connection itself may be broken; start afresh.
-                self._connection.terminate()
-                self._connection = None
-            return [error] * len(batch)
+        for attempt in range(1, RETRIES + 1):
+            try:
+                if self._connection is None or self._connection.is_closed():
+                    self._connection = await asyncpg.connect(
+                        self._dsn, timeout=5, server_settings={"application_name": WRITER_NAME}
+                    )
+                async with self._connection.transaction():
+                    plan = plan_batch(batch, utcnow(), self._questionnaire_of)
+                    return await self._drive(plan)
+            except RETRYABLE as error:
+                # Another worker's writer locked the same rows in another order (or
+                # CockroachDB asks for a retry); the batch was rolled back whole.
+                if attempt < RETRIES:
+                    continue
+                return self._failed(batch, error)
+            except Exception as error:
+                return self._failed(batch, error)
+        raise AssertionError("unreachable: the last attempt returns")
+
+    def _failed(self, batch: list[Submission], error: Exception) -> list[BaseException]:
+        """Every request of the batch learns why (503 for the API when the database is away)."""
+        log.warning("batch of %d not stored: %s", len(batch), type(error).__name__)
+        if self._connection is not None and not isinstance(error, asyncpg.PostgresError):
+            # Not an SQL error: the connection itself may be broken; start afresh.
+            self._connection.terminate()
+            self._connection = None
+        return [error] * len(batch)
 
     async def _drive(self, plan: Generator[Step, Any, list[Outcome]]) -> list[Outcome]:
         result: Any = None

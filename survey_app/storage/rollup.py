@@ -104,9 +104,11 @@ def upserts(cells: Counter[CellKey], sqlite: bool) -> list[tuple[str, list[tuple
                 monthly_reason[month, agency, service, reason] += n
 
     def rows(counter: Counter) -> list[tuple]:
+        # Sorted, so that concurrent writers lock the rows they share in the same order.
+        ordered = sorted(counter.items())
         if sqlite:
-            return [(key[0].isoformat(), *key[1:], n) for key, n in counter.items()]
-        return [(*key, n) for key, n in counter.items()]
+            return [(key[0].isoformat(), *key[1:], n) for key, n in ordered]
+        return [(*key, n) for key, n in ordered]
 
     return [
         (_upsert_sql("response_cell", DIMENSIONS, sqlite), rows(cells)),

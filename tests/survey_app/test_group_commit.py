@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from concurrent.futures import ThreadPoolExecutor
 
@@ -98,3 +99,38 @@ def test_postgres_writer_recovers_when_its_connection_is_killed(http, portal, li
     assert codes[-1] == 201
     assert set(codes) <= {201, 503}
     assert live.run(Response.count()) == 1 + codes.count(201)
+
+
+def test_writers_of_several_workers_store_everything_once(http, portal, live):
+    """Two writers on one database, as two worker processes have, on shared cells."""
+    from survey_app.apikeys import hash_key
+    from survey_app.storage.group_commit import writer_for
+    from survey_app.submissions import Submission, Verdict
+
+    rng = random.Random(5)
+    tokens = [invite(http, portal, f"W-{i}")["token"] for i in range(160)]
+    ctx = live.app.state["ctx"]
+    key = hash_key(portal.key)
+
+    async def both() -> list[Verdict]:
+        writers = [writer_for(ctx.engine, ctx.questionnaire) for _ in range(2)]
+        for writer in writers:
+            await writer.start()
+        try:
+            # Every token twice, once through each writer, all at the same moment.
+            sent = [
+                writers[i % 2].submit(Submission(token, answers(rng), "vi", key))
+                for token in tokens
+                for i in (0, 1)
+            ]
+            return [outcome.verdict for outcome in await asyncio.gather(*sent)]
+        finally:
+            for writer in writers:
+                await writer.stop()
+
+    verdicts = live.run(both())
+    assert verdicts.count(Verdict.stored) == len(tokens)
+    assert verdicts.count(Verdict.answered) == len(tokens)
+    assert live.run(Response.count()) == len(tokens)
+    cells = live.run(ResponseCell.select(ResponseCell.responses))
+    assert sum(row["responses"] for row in cells) == len(tokens)
