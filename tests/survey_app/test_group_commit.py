@@ -72,10 +72,8 @@ def test_invalid_answers_in_a_batch_do_not_stop_the_others(http, portal, live):
     assert live.run(Response.count()) == 20
 
 
-@pytest.mark.postgres
+@pytest.mark.postgres_only
 def test_postgres_writer_recovers_when_its_connection_is_killed(http, portal, live):
-    if not live.settings.database_url.startswith("postgres"):
-        pytest.skip("PostgreSQL only: SQLite has no server connection to lose")
     tokens = [invite(http, portal, f"K-{i}")["token"] for i in range(4)]
     assert post_all(live, portal, [{"token": tokens[0], "answers": {"overall": 4}}]) == [201]
 
