@@ -21,6 +21,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
+    HTTP_429_TOO_MANY_REQUESTS,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
@@ -38,8 +39,9 @@ from survey_app.i18n import Catalogs
 from survey_app.portal import invitations as portal_invitations
 from survey_app.portal import questionnaires as portal_questionnaires
 from survey_app.portal import responses as portal_responses
+from survey_app.ratelimit import STORE_NAME, rate_limit_store, rate_limits
 from survey_app.registry import register_questionnaires
-from survey_app.security import SecurityHeaders
+from survey_app.security import security_headers
 from survey_app.settings import SUPPORTED_LOCALES, Settings
 from survey_app.stats import api as stats_api
 from survey_app.stats import comments as stats_comments
@@ -69,6 +71,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     catalogs = Catalogs(settings.locales_dir, SUPPORTED_LOCALES)
     writer = writer_for(engine, questionnaires.get)
+    limits_store = rate_limit_store(settings)
     ctx = AppContext(
         settings=settings,
         engine=engine,
@@ -92,7 +95,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             # otherwise scan it all and stall requests for a fifth of a second.
             gc.freeze()
             try:
-                yield
+                async with limits_store:
+                    yield
             finally:
                 await writer.stop()
         finally:
@@ -143,7 +147,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Staff forms carry a CSRF token. The citizen form (token in the path is the
         # capability, and an iframe may get no cookies), the bearer-key API and
         # piccolo_admin (its own CSRF protection) are left out.
-        middleware=[SecurityHeaders],
+        middleware=rate_limits(settings),
+        before_send=[security_headers],
+        stores={STORE_NAME: limits_store},
         csrf_config=CSRFConfig(
             secret=hashlib.sha256(f"csrf:{settings.secret}".encode()).hexdigest(),
             cookie_name="survey_csrf",
@@ -175,6 +181,9 @@ def error_response(ctx: AppContext, request: Request, exc: Exception) -> Respons
     if isinstance(exc, HTTPException):
         status, detail, extra = exc.status_code, exc.detail, exc.extra
         headers.update(exc.headers or {})
+        if status == HTTP_429_TOO_MANY_REQUESTS and "RateLimit-Reset" in headers:
+            # RateLimit-Reset counts whole seconds left in the window; 0 means "this second".
+            headers.setdefault("Retry-After", str(max(1, int(headers["RateLimit-Reset"]))))
     elif isinstance(exc, UnicodeDecodeError):
         # Litestar lets a body that is not UTF-8 escape its JSON decoder as a bare error.
         status, detail, extra = HTTP_400_BAD_REQUEST, "The request body is not valid UTF-8", None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from litestar.datastructures import MutableScopeHeaders
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Message, Scope
 
 BASE_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -47,31 +47,23 @@ def embedding_policy(frame_origins: str | None) -> str:
     return policy(" ".join(["'self'", *parse_origins(frame_origins)]))
 
 
-class SecurityHeaders:
-    """ASGI middleware adding the headers every response should carry."""
+async def security_headers(message: Message, scope: Scope) -> None:
+    """``before_send`` hook adding the headers every response should carry.
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path = scope.get("path", "")
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableScopeHeaders.from_message(message)
-                headers["X-Content-Type-Options"] = "nosniff"
-                # Tokens live in paths: never hand them to another site in a Referer.
-                # (Not "no-referrer": browsers then send "Origin: null" on our own forms.)
-                headers["Referrer-Policy"] = "same-origin"
-                if (
-                    not path.startswith(NO_CSP_PREFIXES)
-                    and "content-security-policy" not in headers
-                ):
-                    headers["Content-Security-Policy"] = policy("'none'")
-                    headers["X-Frame-Options"] = "DENY"
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    A hook, not a middleware: Litestar answers errors raised inside middleware
+    (a rate limit, a CSRF failure) outside the middleware stack, but through
+    the hooks.
+    """
+    if message["type"] != "http.response.start":
+        return
+    headers = MutableScopeHeaders.from_message(message)
+    headers["X-Content-Type-Options"] = "nosniff"
+    # Tokens live in paths: never hand them to another site in a Referer.
+    # (Not "no-referrer": browsers then send "Origin: null" on our own forms.)
+    headers["Referrer-Policy"] = "same-origin"
+    if (
+        not scope.get("path", "").startswith(NO_CSP_PREFIXES)
+        and "content-security-policy" not in headers
+    ):
+        headers["Content-Security-Policy"] = policy("'none'")
+        headers["X-Frame-Options"] = "DENY"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import sys
@@ -13,6 +14,21 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_VAR_DIR = ROOT / "var"
 SUPPORTED_LOCALES = ("vi", "en", "id")
 DEFAULT_LOCALE = "vi"
+
+
+def parse_networks(text: str) -> tuple[str, ...]:
+    """Networks (``203.0.113.0/24``) from a space- or comma-separated list of addresses or
+    networks; ValueError names the first malformed one. Kept as text: handlers receive the
+    settings through dependency injection, which converts only plain types."""
+    networks = []
+    for item in text.replace(",", " ").split():
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError as error:
+            raise ValueError(
+                f"{item!r} is not an address or network like 203.0.113.7 or 203.0.113.0/24"
+            ) from error
+    return tuple(networks)
 
 
 @dataclass(frozen=True)
@@ -35,6 +51,17 @@ class Settings:
         Where the questionnaire data files and gettext catalogs live.
     max_body_bytes:
         Requests with a larger body are refused with 413.
+    redis_url:
+        Where the rate-limit counts live, shared by every worker
+        (``redis://host:6379/0``); ``None`` keeps them in process memory.
+    citizen_rate_per_minute / api_rate_per_second:
+        Requests allowed per client address on citizen pages, and per API
+        key on the API; 0 turns the limit off.
+    rate_limit_exempt:
+        Addresses or networks exempt from the citizen-page limit: one-stop
+        counters where many citizens share one tablet.
+    rate_limit_namespace:
+        Prefix of the counters in Redis, for deployments sharing one Redis.
     """
 
     database_url: str = f"sqlite:///{DEFAULT_VAR_DIR / 'survey.sqlite'}"
@@ -45,6 +72,11 @@ class Settings:
     locales_dir: Path = ROOT / "locales"
     max_body_bytes: int = 64 * 1024
     debug: bool = False
+    redis_url: str | None = field(default=None, repr=False)
+    citizen_rate_per_minute: int = 60
+    api_rate_per_second: int = 100
+    rate_limit_exempt: tuple[str, ...] = ()
+    rate_limit_namespace: str = "survey-rate"
 
     @property
     def https(self) -> bool:
@@ -62,6 +94,11 @@ class Settings:
             invitation_days=int(env.get("SURVEY_INVITATION_DAYS", "14")),
             questionnaire_dir=Path(env.get("SURVEY_QUESTIONNAIRE_DIR", ROOT / "questionnaires")),
             debug=env.get("SURVEY_DEBUG", "") == "1",
+            redis_url=env.get("SURVEY_REDIS_URL") or None,
+            citizen_rate_per_minute=int(env.get("SURVEY_CITIZEN_RATE_PER_MINUTE", "60")),
+            api_rate_per_second=int(env.get("SURVEY_API_RATE_PER_SECOND", "100")),
+            rate_limit_exempt=parse_networks(env.get("SURVEY_RATE_LIMIT_EXEMPT", "")),
+            rate_limit_namespace=env.get("SURVEY_REDIS_NAMESPACE", "survey-rate"),
         )
 
 

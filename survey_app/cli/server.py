@@ -24,7 +24,8 @@ PICCOLO_CONF = "survey_app.piccolo_conf"
     default=1,
     show_default=True,
     type=click.IntRange(1, 64),
-    help="Worker processes; the web tier keeps no state, so any number may share a database.",
+    help="Worker processes; they share the database, and the rate limits through "
+    "SURVEY_REDIS_URL (required above 1 worker).",
 )
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the questionnaire, the portal API and the admin pages."""
@@ -34,7 +35,17 @@ def serve(host: str, port: int, workers: int) -> None:
     from survey_app.app import create_app, preflight
     from survey_app.i18n import CatalogError
 
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ValueError as error:
+        raise click.ClickException(f"cannot start: {error}") from error
+    if workers > 1 and settings.redis_url is None:
+        limited = settings.citizen_rate_per_minute > 0 or settings.api_rate_per_second > 0
+        if limited:
+            raise click.ClickException(
+                f"cannot start {workers} workers without SURVEY_REDIS_URL: each worker would "
+                f"count requests on its own and grant {workers} times the rate limits"
+            )
     try:
         app = create_app(settings)
     except (QuestionnaireError, CatalogError, ValueError) as error:

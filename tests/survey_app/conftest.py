@@ -18,7 +18,7 @@ from litestar import Litestar
 from survey_app import apikeys, directory
 from survey_app.app import create_app
 from survey_app.bulk import Synthetic, insert_responses
-from survey_app.settings import Settings
+from survey_app.settings import Settings, parse_networks
 from survey_app.storage.tables import (
     Agency,
     AgencyKind,
@@ -57,7 +57,14 @@ class LiveServer:
 
 @pytest.fixture(scope="session")
 def server(database_url: str) -> Iterator[LiveServer]:
-    settings = Settings(database_url=database_url, secret=TEST_SECRET)
+    # Every test speaks from 127.0.0.1: exempt it, as a one-stop counter would be, and give
+    # the API a budget no test reaches. tests/survey_app/test_rate_limits.py runs its own servers.
+    settings = Settings(
+        database_url=database_url,
+        secret=TEST_SECRET,
+        rate_limit_exempt=parse_networks("127.0.0.1"),
+        api_rate_per_second=10_000,
+    )
     app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     uv = uvicorn.Server(config)
