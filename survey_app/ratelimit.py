@@ -47,6 +47,19 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def client_id(request: Request) -> str:
+    """Whom a budget belongs to: an IPv4 address, or an IPv6 /64 (one subscriber's network,
+    within which a device may pick any address)."""
+    address = client_address(request)
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return address
+
+
 class FailOpenRedisStore(RedisStore):
     """A shared store that turns an unreachable Redis into "no count yet"."""
 
@@ -107,14 +120,14 @@ def rate_limits(settings: Settings) -> list[DefineMiddleware]:
         if scheme.lower() == "bearer" and key:
             # The store sees a digest, never a key.
             return "api:key:" + hashlib.sha256(key.encode()).hexdigest()[:32]
-        return "api:address:" + client_address(request)
+        return "api:address:" + client_id(request)
 
     middleware = []
     if settings.citizen_rate_per_minute > 0:
         middleware.append(
             RateLimitConfig(
                 rate_limit=("minute", settings.citizen_rate_per_minute),
-                identifier_for_request=lambda request: "citizen:" + client_address(request),
+                identifier_for_request=lambda request: "citizen:" + client_id(request),
                 check_throttle_handler=citizen_applies,
                 store=STORE_NAME,
             ).middleware

@@ -11,7 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from litestar import Request
 
+from survey_app.ratelimit import client_id
 from tests.conftest import IN_CI, migrate, survey_command
 from tests.survey_app.processes import free_port, server_process
 
@@ -143,3 +145,17 @@ def test_serve_refuses_a_malformed_exemption(database):
     done = survey_command("serve", "--port", str(free_port()), env=env)
     assert done.returncode == 1
     assert "'10.0.0.0/33' is not an address or network" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("address", "budget_of"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:1:2:3", "2001:db8:1:2::/64"),  # the same subscriber's network
+        ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+    ],
+)
+def test_an_ipv6_subscriber_network_shares_one_budget(address, budget_of):
+    scope = {"type": "http", "client": (address, 1234), "headers": [], "path": "/s/x"}
+    assert client_id(Request(scope)) == budget_of
