@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,12 +12,7 @@ import time
 import httpx
 
 from tests.conftest import REPO, survey_command
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.survey_app.processes import free_port
 
 
 def test_survey_serve_end_to_end(tmp_path):
