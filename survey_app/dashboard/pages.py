@@ -7,9 +7,11 @@ from urllib.parse import quote
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
-from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_401_UNAUTHORIZED
+from litestar.status_codes import HTTP_400_BAD_REQUEST
 
 from analysis import charts
 from survey_app import staff
@@ -17,8 +19,10 @@ from survey_app.citizen.pages import language_links, request_locale
 from survey_app.context import Ctx
 from survey_app.dashboard import data
 from survey_app.i18n import N_
+from survey_app.stats.api import STAFF_ROLES, caller
 
 CHART_TYPES = {"svg": "image/svg+xml", "png": "image/png"}
+Viewer = NamedDependency[Any]
 
 
 def login_page(request: Request, locale: str, error: str | None = None) -> Template:
@@ -83,6 +87,11 @@ async def dashboard(
         return Redirect(
             f"/login?lang={locale}&next={quote(str(request.url.path))}", status_code=303
         )
+    if member.role not in STAFF_ROLES:
+        # A session of another role (e.g. a staff role of "portal" set in /admin) sees nothing.
+        raise PermissionDeniedException(
+            detail=f"The dashboard is not open to the role {member.role}"
+        )
     selected = agency or member.agency_code
     overview = await data.overview(locale, selected)
     if overview.selected is None and overview.agencies and not agency:
@@ -115,13 +124,23 @@ def _reason_labels(ctx: Any, locale: str) -> dict[str, str]:
     }
 
 
-@get("/charts/{name:str}", include_in_schema=False)
+@get(
+    "/charts/{name:str}",
+    include_in_schema=False,
+    dependencies={"viewer": Provide(caller(*STAFF_ROLES, what="Charts"))},
+)
 async def chart(
-    request: Request, ctx: Ctx, name: FromPath[str], agency: FromQuery[str | None] = None
+    request: Request,
+    ctx: Ctx,
+    viewer: Viewer,
+    name: FromPath[str],
+    agency: FromQuery[str | None] = None,
 ) -> Response[bytes]:
-    """``/charts/trend.svg``, ``/charts/agencies.png``, ``/charts/reasons.svg?agency=MIC``."""
-    if await staff.from_request(request) is None:
-        return Response(b"log in first", status_code=HTTP_401_UNAUTHORIZED, media_type="text/plain")
+    """``/charts/trend.svg``, ``/charts/agencies.png``, ``/charts/reasons.svg?agency=MIC``.
+
+    Like the statistics API they draw: a staff session or a staff key (401 without, 403 for
+    a portal key or another role).
+    """
     stem, _, ext = name.partition(".")
     if ext not in CHART_TYPES or stem not in ("trend", "agencies", "reasons"):
         return Response(b"no such chart", status_code=404, media_type="text/plain")

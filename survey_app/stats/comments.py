@@ -37,6 +37,12 @@ async def comments(
     fmt = check_format(format)
     if reader.role is Role.analyst:
         own = reader.agency_code
+        if own is None:
+            # An analyst bound to no agency (a key or staff role set up by hand in /admin)
+            # has no "own" comments; without this, no agency filter would mean all of them.
+            raise PermissionDeniedException(
+                detail="An analyst reads the comments of their own agency only, and has none"
+            )
         if filters.agency and filters.agency != own:
             raise PermissionDeniedException(
                 detail="An analyst reads the comments of their own agency only"
