@@ -61,8 +61,10 @@ async def security_headers(message: Message, scope: Scope) -> None:
     # Tokens live in paths: never hand them to another site in a Referer.
     # (Not "no-referrer": browsers then send "Origin: null" on our own forms.)
     headers["Referrer-Policy"] = "same-origin"
+    # The router rewrites "path" for mounted apps (/admin/x becomes /x); raw_path is as sent.
+    raw_path = scope.get("raw_path") or scope.get("path", "").encode()
     if (
-        not scope.get("path", "").startswith(NO_CSP_PREFIXES)
+        not raw_path.decode("latin-1").startswith(NO_CSP_PREFIXES)
         and "content-security-policy" not in headers
     ):
         headers["Content-Security-Policy"] = policy("'none'")
