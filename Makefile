@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
 DOMAIN := messages
 
 .PHONY: run test setup catalogs messages lint format clean bench
@@ -12,7 +13,7 @@ run: setup
 	$(BIN)/survey demo
 	$(BIN)/survey serve --host 127.0.0.1 --port 8000
 
-test: setup
+test: setup $(NODE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
@@ -30,6 +31,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
+
+# Test-only JavaScript (axe-core for the accessibility tests), pinned by package-lock.json.
+$(NODE_STAMP): package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --no-audit --no-fund --loglevel=error && touch $@; \
+	else \
+		echo "npm not found: the accessibility tests will be skipped (apt-get install npm)"; \
+	fi
 
 # Compiled catalogs (.mo) are build output, rebuilt from the .po sources.
 catalogs: $(STAMP)
@@ -51,5 +60,5 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache node_modules
 	find locales -name '*.mo' -delete
