@@ -129,4 +129,8 @@ def _from_text(source: str, path: Path, check: Collector) -> Questionnaire | Non
     except tomllib.TOMLDecodeError as error:
         check.add("TOML syntax", str(error))
         return None
+    except RecursionError:
+        # tomllib recurses once per level of nested arrays and inline tables.
+        check.add("TOML syntax", "arrays or inline tables nested too deeply")
+        return None
     return build(data, path, check)

@@ -36,6 +36,7 @@ from survey_app.citizen.conditions import condition_css
 from survey_app.context import AppContext
 from survey_app.dashboard import pages as dashboard_pages
 from survey_app.i18n import Catalogs
+from survey_app.limits import RequestLimits
 from survey_app.portal import invitations as portal_invitations
 from survey_app.portal import questionnaires as portal_questionnaires
 from survey_app.portal import responses as portal_responses
@@ -147,7 +148,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Staff forms carry a CSRF token. The citizen form (token in the path is the
         # capability, and an iframe may get no cookies), the bearer-key API and
         # piccolo_admin (its own CSRF protection) are left out.
-        middleware=rate_limits(settings),
+        middleware=[RequestLimits, *rate_limits(settings)],
         before_send=[security_headers],
         stores={STORE_NAME: limits_store},
         csrf_config=CSRFConfig(

@@ -9,12 +9,14 @@ import msgspec
 from litestar import Request, Response, post
 from litestar.di import Provide
 from litestar.exceptions import ValidationException
-from litestar.params import JSONBody
+from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from survey_app import invitations
+from survey_app.apidocs import BODY_ERRORS, StrictJSON
 from survey_app.context import AppContext, Ctx
 from survey_app.portal.auth import PortalHolder, portal_key
+from survey_app.portal.errors import JSON_BODY_ERRORS
 from survey_app.storage.tables import Channel
 
 Locale = Literal["vi", "en", "id"]
@@ -52,10 +54,18 @@ def questionnaire_url(ctx: AppContext, request: Request, token: str, locale: str
     tags=["portal"],
     summary="Request the invitation for a completed transaction",
     status_code=HTTP_201_CREATED,
-    responses={},
+    responses={
+        HTTP_200_OK: ResponseSpec(
+            InvitationCreated,
+            description="The invitation already issued for this transaction",
+            generate_examples=False,
+        )
+    },
+    raises=BODY_ERRORS,
+    exception_handlers=JSON_BODY_ERRORS,
 )
 async def create_invitation(
-    request: Request, data: JSONBody[InvitationRequest], holder: PortalHolder, ctx: Ctx
+    request: Request, data: StrictJSON[InvitationRequest], holder: PortalHolder, ctx: Ctx
 ) -> Response[InvitationCreated]:
     """201 with a new invitation, or 200 with the one already issued for this transaction."""
     assert holder.agency_id is not None

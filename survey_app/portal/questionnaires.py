@@ -9,6 +9,7 @@ from litestar.di import Provide
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath, FromQuery
 
+from survey_app.apidocs import API_ERRORS
 from survey_app.context import Ctx
 from survey_app.i18n import negotiate, supported
 from survey_app.portal.auth import PortalHolder, portal_key
@@ -20,6 +21,7 @@ from survey_app.settings import SUPPORTED_LOCALES
     dependencies={"holder": Provide(portal_key)},
     tags=["portal"],
     summary="A questionnaire with its texts in one language",
+    raises=[*API_ERRORS, NotFoundException],
 )
 async def get_questionnaire(
     request: Request,

@@ -19,13 +19,13 @@ from litestar.exceptions import (
     PermissionDeniedException,
     ValidationException,
 )
-from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 
+from survey_app.apidocs import BODY_ERRORS, StrictJSON
 from survey_app.apikeys import hash_key, plausible_key
 from survey_app.bearer import CHALLENGE, bearer_key
 from survey_app.context import Ctx
-from survey_app.portal.errors import Conflict, Gone
+from survey_app.portal.errors import JSON_BODY_ERRORS, Conflict, Gone
 from survey_app.submissions import Outcome, Submission, Verdict
 
 
@@ -53,9 +53,11 @@ class ResponseStored(msgspec.Struct):
     tags=["portal"],
     summary="Submit the answers to an invitation",
     status_code=HTTP_201_CREATED,
+    raises=[*BODY_ERRORS, NotFoundException, Conflict, Gone],
+    exception_handlers=JSON_BODY_ERRORS,
 )
 async def submit_response(
-    data: JSONBody[ResponseRequest], request: Request, ctx: Ctx
+    data: StrictJSON[ResponseRequest], request: Request, ctx: Ctx
 ) -> ResponseStored:
     """201 once stored; 401/403 key, 404 unknown token, 409 answered, 410 expired, 400 answers."""
     key = bearer_key(request)

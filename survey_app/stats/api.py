@@ -23,6 +23,7 @@ from litestar.params import FromQuery, QueryParameter
 
 import analysis
 from survey_app import staff
+from survey_app.apidocs import API_ERRORS, DownloadOperation
 from survey_app.apikeys import KeyHolder
 from survey_app.bearer import CHALLENGE, key_with_role
 from survey_app.stats import counts
@@ -113,6 +114,8 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     "/api/v1/stats/satisfaction",
     dependencies=DEPENDENCIES,
     tags=["statistics"],
+    raises=API_ERRORS,
+    operation_class=DownloadOperation,
     summary="Satisfaction per group against the rest",
 )
 async def satisfaction(
@@ -150,6 +153,8 @@ async def satisfaction(
     "/api/v1/stats/reasons",
     dependencies=DEPENDENCIES,
     tags=["statistics"],
+    raises=API_ERRORS,
+    operation_class=DownloadOperation,
     summary="Why citizens are dissatisfied, per group",
 )
 async def reasons(
@@ -180,6 +185,8 @@ async def reasons(
     "/api/v1/stats/trend",
     dependencies=DEPENDENCIES,
     tags=["statistics"],
+    raises=API_ERRORS,
+    operation_class=DownloadOperation,
     summary="Satisfaction per period, its trend and the last change",
 )
 async def trend(

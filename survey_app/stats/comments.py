@@ -10,6 +10,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromQuery
 
+from survey_app.apidocs import API_ERRORS, DownloadOperation
 from survey_app.invitations import as_utc
 from survey_app.stats.api import FiltersDep, caller, parse_filters
 from survey_app.stats.counts import where_filters
@@ -27,6 +28,8 @@ Reader = NamedDependency[Any]
         "filters": Provide(parse_filters),
     },
     tags=["statistics"],
+    raises=API_ERRORS,
+    operation_class=DownloadOperation,
     summary="Citizens' comments (analysts: their own agency only)",
 )
 async def comments(

@@ -17,6 +17,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.response import Stream
 
 from questionnaires import REASON_CODES
+from survey_app.apidocs import API_ERRORS, CSV
 from survey_app.context import Ctx
 from survey_app.invitations import as_utc
 from survey_app.settings import SUPPORTED_LOCALES
@@ -108,11 +109,13 @@ async def csv_chunks(filters: Filters) -> AsyncIterator[bytes]:
     },
     tags=["exports"],
     summary="Anonymised microdata, one row per response (CSV, streamed)",
+    media_type=CSV,
+    raises=API_ERRORS,
 )
 async def responses_csv(researcher: Researcher, filters: FiltersDep) -> Stream:
     return Stream(
         csv_chunks(filters),
-        media_type="text/csv; charset=utf-8",
+        media_type=CSV,
         headers={"Content-Disposition": 'attachment; filename="responses.csv"'},
     )
 
@@ -122,6 +125,7 @@ async def responses_csv(researcher: Researcher, filters: FiltersDep) -> Stream:
     dependencies={"researcher": Provide(caller(*MICRODATA_ROLES, what="Microdata"))},
     tags=["exports"],
     summary="What each column of the microdata export means",
+    raises=API_ERRORS,
 )
 async def dictionary(researcher: Researcher, ctx: Ctx) -> dict[str, Any]:
     questionnaire = ctx.questionnaire(ctx.default_questionnaire)

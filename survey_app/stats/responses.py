@@ -55,7 +55,8 @@ def render(fmt: str, name: str, body: dict[str, Any], frame: pd.DataFrame) -> Re
     if fmt == "csv":
         # A byte-order mark lets spreadsheet programs read UTF-8 (Vietnamese) correctly.
         text = "\ufeff" + safe.to_csv(index=False)
-        return Response(text.encode(), media_type="text/csv; charset=utf-8", headers=headers)
+        # Litestar adds "; charset=utf-8" to text/* types itself.
+        return Response(text.encode(), media_type="text/csv", headers=headers)
     buffer = io.BytesIO()
     safe.to_excel(buffer, index=False, sheet_name=name[:31])
     return Response(buffer.getvalue(), media_type=XLSX, headers=headers)
