@@ -23,12 +23,23 @@ def survey_executable() -> str:
     return str(script) if script.exists() else ""
 
 
-# wrk speaks from one address with one key: the per-client budgets would cap it at once.
-NO_RATE_LIMITS = {"SURVEY_CITIZEN_RATE_PER_MINUTE": "0", "SURVEY_API_RATE_PER_SECOND": "0"}
+def rate_limits() -> dict[str, str]:
+    """wrk speaks from one address with one key, so the budgets are off, unless
+    ``SURVEY_BENCH_RATE_LIMITS`` names a Redis URL: then every request is counted there
+    against budgets no run reaches, to measure what the counting costs."""
+    redis_url = os.environ.get("SURVEY_BENCH_RATE_LIMITS")
+    if not redis_url:
+        return {"SURVEY_CITIZEN_RATE_PER_MINUTE": "0", "SURVEY_API_RATE_PER_SECOND": "0"}
+    return {
+        "SURVEY_REDIS_URL": redis_url,
+        "SURVEY_REDIS_NAMESPACE": f"survey-bench-{os.getpid()}",
+        "SURVEY_CITIZEN_RATE_PER_MINUTE": "1000000",
+        "SURVEY_API_RATE_PER_SECOND": "1000000",
+    }
 
 
 def environment(made: Target) -> dict[str, str]:
-    return {**os.environ, **made.env(), "SURVEY_SECRET": SECRET, **NO_RATE_LIMITS}
+    return {**os.environ, **made.env(), "SURVEY_SECRET": SECRET, **rate_limits()}
 
 
 def survey(made: Target, *args: str, timeout: float = 3600, stream: bool = False) -> str:
