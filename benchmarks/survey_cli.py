@@ -25,17 +25,15 @@ def survey_executable() -> str:
 
 def rate_limits() -> dict[str, str]:
     """wrk speaks from one address with one key, so the budgets are off, unless
-    ``SURVEY_BENCH_RATE_LIMITS`` names a Redis URL: then every request is counted there
-    against budgets no run reaches, to measure what the counting costs."""
-    redis_url = os.environ.get("SURVEY_BENCH_RATE_LIMITS")
-    if not redis_url:
+    ``SURVEY_BENCH_RATE_LIMITS`` is ``memory`` or a Redis URL: then every request is
+    counted there against budgets no run reaches, to measure what the counting costs."""
+    store = os.environ.get("SURVEY_BENCH_RATE_LIMITS")
+    if not store:
         return {"SURVEY_CITIZEN_RATE_PER_MINUTE": "0", "SURVEY_API_RATE_PER_SECOND": "0"}
-    return {
-        "SURVEY_REDIS_URL": redis_url,
-        "SURVEY_REDIS_NAMESPACE": f"survey-bench-{os.getpid()}",
-        "SURVEY_CITIZEN_RATE_PER_MINUTE": "1000000",
-        "SURVEY_API_RATE_PER_SECOND": "1000000",
-    }
+    limits = {"SURVEY_CITIZEN_RATE_PER_MINUTE": "1000000", "SURVEY_API_RATE_PER_SECOND": "1000000"}
+    if store == "memory":
+        return limits
+    return {**limits, "SURVEY_REDIS_URL": store, "SURVEY_REDIS_NAMESPACE": f"bench-{os.getpid()}"}
 
 
 def environment(made: Target) -> dict[str, str]:
