@@ -18,23 +18,14 @@ import asyncpg
 
 from benchmarks.databases import Target, closing_sqlite
 from benchmarks.survey_cli import create_key, survey
+from survey_app.bulk.columns import INVITATION_COLUMNS
 
 QUESTIONNAIRE_ID = "public-service-satisfaction"
 AGENCY = "BENCH"
 SERVICE = "BENCH-SERVICE"
 INVITATION_DAYS = 14
-COLUMNS = (
-    "token",
-    "transaction_key",
-    "agency",
-    "service",
-    "channel",
-    "locale",
-    "questionnaire_id",
-    "created_at",
-    "expires_at",
-    "answered_at",
-)
+# The invitation table's columns but its id, which the database assigns.
+COLUMNS = INVITATION_COLUMNS[1:]
 SQLITE_INSERT = (
     'INSERT INTO "invitation" ("token", "transaction_key", "agency", "service", "channel", '
     '"locale", "questionnaire_id", "created_at", "expires_at", "answered_at") '
