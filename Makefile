@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 DOMAIN := messages
 
-.PHONY: run test setup catalogs messages lint format clean bench
+.PHONY: run test test-fast setup catalogs messages lint format clean bench
 
 run: setup
 	$(BIN)/survey migrate
@@ -16,7 +16,14 @@ run: setup
 test: setup $(NODE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest
+
+# The inner loop: lint and every test but the slow tier (server processes, Chromium).
+test-fast: setup
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/pytest -m "not slow" -q
 
 setup: $(STAMP) catalogs
 
@@ -54,6 +61,7 @@ messages: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

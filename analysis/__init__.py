@@ -15,12 +15,14 @@ Main entry points: :func:`reason_breakdown`, :func:`compare_satisfaction`,
 """
 
 from analysis.intervals import newcombe, wilson
-from analysis.publication import suppress
+from analysis.publication import MIN_PUBLISHED, suppress
 from analysis.reasons import ReasonBreakdown, reason_breakdown
-from analysis.satisfaction import SatisfactionComparison, compare_satisfaction
+from analysis.satisfaction import DEFAULT_TARGET, SatisfactionComparison, compare_satisfaction
 from analysis.trend import TrendComparison, TrendResult, compare_trends, trend
 
 __all__ = [
+    "DEFAULT_TARGET",
+    "MIN_PUBLISHED",
     "ReasonBreakdown",
     "SatisfactionComparison",
     "TrendComparison",

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 
 MIN_PUBLISHED = 10
-COUNT_COLUMNS = ("count", "total", "denominator", "satisfied")
 
 
 def suppress(

@@ -12,10 +12,16 @@ from statsmodels.stats.contingency_tables import Table
 
 from analysis.intervals import wilson
 from analysis.results import frame_text, json_safe
-from analysis.significance import HOLM, Homogeneity, holm, homogeneity, two_proportions
+from analysis.significance import (
+    HOLM,
+    SIGNIFICANCE,
+    Homogeneity,
+    holm,
+    homogeneity,
+    two_proportions,
+)
 from analysis.tables import count_table
 
-SIGNIFICANCE = 0.05
 CELL_COLUMNS = [
     "group",
     "reason",

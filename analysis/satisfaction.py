@@ -10,10 +10,16 @@ from scipy import stats
 
 from analysis.intervals import newcombe, wilson
 from analysis.results import fmt, frame_text, json_safe
-from analysis.significance import HOLM, Homogeneity, holm, homogeneity, two_proportions
+from analysis.significance import (
+    HOLM,
+    SIGNIFICANCE,
+    Homogeneity,
+    holm,
+    homogeneity,
+    two_proportions,
+)
 from analysis.tables import satisfied_total
 
-SIGNIFICANCE = 0.05
 MIN_RESPONSES = 30
 DEFAULT_TARGET = 0.95
 

@@ -7,6 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from analysis.intervals import ALPHA
+
+# "Significant" means an adjusted p below this; intervals are at 1 - ALPHA (95%).
+SIGNIFICANCE = ALPHA
+
 MIN_EXPECTED = 5
 MONTE_CARLO_RESAMPLES = 9999
 SEED = 20231  # fixed, so a Monte Carlo p-value is reproducible

@@ -18,7 +18,7 @@ import asyncpg
 
 from benchmarks.databases import Target, closing_sqlite
 from benchmarks.survey_cli import create_key, survey
-from survey_app.bulk.columns import INVITATION_COLUMNS
+from survey_app.db.bulk.columns import INVITATION_COLUMNS
 
 QUESTIONNAIRE_ID = "public-service-satisfaction"
 AGENCY = "BENCH"

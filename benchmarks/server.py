@@ -58,7 +58,7 @@ def running(made: Target) -> Iterator[Server]:
         "-m",
         "uvicorn",
         "--factory",
-        "survey_app.app:create_app",
+        "survey_app.server.app:create_app",
         "--host",
         "127.0.0.1",
         "--port",

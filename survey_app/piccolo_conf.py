@@ -8,14 +8,14 @@ migrate`` command imports it. The service itself never imports this module:
 
 from piccolo.conf.apps import AppRegistry
 
-from survey_app.settings import database_url_from_env
-from survey_app.storage.engine import engine_from_url
+from survey_app.db.engine import engine_from_url
+from survey_app.lib.settings import database_url_from_env
 
 DB = engine_from_url(database_url_from_env())
 
 APP_REGISTRY = AppRegistry(
     apps=[
-        "survey_app.storage.piccolo_app",
+        "survey_app.db.piccolo_app",
         "piccolo.apps.user.piccolo_app",
         "piccolo_api.session_auth.piccolo_app",
     ]

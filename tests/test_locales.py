@@ -14,7 +14,7 @@ from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
-from survey_app.settings import SUPPORTED_LOCALES
+from survey_app.lib.settings import SUPPORTED_LOCALES
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -13,8 +13,7 @@ from urllib.parse import urlsplit
 
 from babel.dates import format_date
 from babel.numbers import format_decimal
-from litestar import Request, Response, get, post
-from litestar.datastructures import Cookie
+from litestar import Request, Response, Router, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar.status_codes import (
@@ -27,15 +26,15 @@ from litestar.status_codes import (
 )
 
 from questionnaires import Questionnaire, answers_from_form, validate_answers
-from survey_app import invitations, submissions
-from survey_app.context import AppContext, Ctx
-from survey_app.i18n import LANGUAGE_NAMES, N_, negotiate, supported
-from survey_app.invitations import InvitationView, TokenState
-from survey_app.security import embedding_policy
-from survey_app.settings import SUPPORTED_LOCALES
-
-LANG_COOKIE = "lang"
-LANG_COOKIE_AGE = 365 * 24 * 3600
+from survey_app.auth.guards import PUBLIC
+from survey_app.citizen.embed import embed_js
+from survey_app.invitations import service as invitations
+from survey_app.invitations.service import InvitationView, TokenState
+from survey_app.lib.context import AppContext, Ctx
+from survey_app.lib.frames import embedding_policy
+from survey_app.lib.i18n import N_, lang_cookies, language_links, request_locale, supported
+from survey_app.submissions import plan as submissions
+from survey_app.submissions.writer import WriterDep
 
 # Message pages: (heading msgid, text msgid, status).
 MESSAGES: dict[str, tuple[str, str, int]] = {
@@ -65,53 +64,12 @@ MESSAGES: dict[str, tuple[str, str, int]] = {
         HTTP_403_FORBIDDEN,
     ),
 }
-# Generic error pages by status: (heading msgid, text msgid).
-ERROR_PAGES: dict[int, tuple[str, str]] = {
-    400: (
-        N_("Request not understood"),
-        N_("The page received something it could not read. Please try again."),
-    ),
-    403: MESSAGES["forbidden"][:2],
-    404: (N_("Page not found"), N_("There is no page at this address.")),
-    413: (
-        N_("Too much text"),
-        N_("What you sent is too long. Please shorten it and try again."),
-    ),
-    429: (N_("Too many requests"), N_("Please wait a moment, then try again.")),
-    503: (
-        N_("Temporarily unavailable"),
-        N_("We cannot save or show the survey right now. Please try again in a few minutes."),
-    ),
-}
-SERVER_ERROR = (
-    N_("Something went wrong"),
-    N_("We could not show this page. Please try again in a few minutes."),
-)
 STATE_PAGE = {TokenState.answered: "answered", TokenState.expired: "expired"}
 CLOSED = {
     submissions.Verdict.answered: "answered",
     submissions.Verdict.expired: "expired",
     submissions.Verdict.not_served: "expired",
 }
-
-
-def request_locale(request: Request, explicit: str | None = None) -> str:
-    return negotiate(
-        explicit or request.query_params.get("lang"),
-        request.cookies.get(LANG_COOKIE),
-        request.headers.get("accept-language"),
-    )
-
-
-def language_links(path: str) -> list[tuple[str, str, str]]:
-    return [(code, LANGUAGE_NAMES[code], f"{path}?lang={code}") for code in SUPPORTED_LOCALES]
-
-
-def lang_cookies(request: Request, locale: str) -> list[Cookie]:
-    """Remember an explicit choice; harmless where third-party cookies are blocked."""
-    if supported(request.query_params.get("lang")) and request.cookies.get(LANG_COOKIE) != locale:
-        return [Cookie(key=LANG_COOKIE, value=locale, max_age=LANG_COOKIE_AGE, samesite="lax")]
-    return []
 
 
 def frame_headers(invitation: InvitationView | None) -> dict[str, str]:
@@ -144,23 +102,6 @@ def message_page(
         status_code=status,
         cookies=lang_cookies(request, locale),
         headers=frame_headers(invitation),
-    )
-
-
-def error_page(ctx: AppContext, request: Request, status: int) -> Template:
-    locale = request_locale(request)
-    heading, text = ERROR_PAGES.get(status, SERVER_ERROR)
-    gettext = ctx.catalogs.get(locale).gettext
-    return Template(
-        template_name="message.html",
-        context={
-            "locale": locale,
-            "heading": gettext(heading),
-            "text": gettext(text),
-            "agency": None,
-            "languages": [],
-        },
-        status_code=status,
     )
 
 
@@ -230,7 +171,7 @@ async def show_questionnaire(request: Request, token: FromPath[str], ctx: Ctx) -
 
 @post("/s/{token:str}", include_in_schema=False, status_code=HTTP_200_OK)
 async def submit_questionnaire(
-    request: Request, token: FromPath[str], ctx: Ctx
+    request: Request, token: FromPath[str], ctx: Ctx, writer: WriterDep
 ) -> Template | Redirect:
     form = await request.form()
     locale = request_locale(request, supported(form.get("lang")))
@@ -252,7 +193,7 @@ async def submit_questionnaire(
             }
             errors.setdefault(problem.question, gettext(problem.message) % params)
         return form_page(ctx, request, locale, invitation, questionnaire, values=raw, errors=errors)
-    outcome = await ctx.writer.submit(
+    outcome = await writer.submit(
         submissions.Submission(token=token, answers=clean.values, locale=locale)
     )
     if outcome.verdict in CLOSED:
@@ -286,3 +227,11 @@ async def questionnaire_css(
         media_type="text/css",
         headers={"Cache-Control": "public, max-age=86400"},
     )
+
+
+# Citizens need no login: the token in the path is the capability.
+ROUTER = Router(
+    "/",
+    route_handlers=[show_questionnaire, submit_questionnaire, thanks, questionnaire_css, embed_js],
+    opt=PUBLIC,
+)

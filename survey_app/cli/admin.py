@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from survey_app.cli.common import run_with_database
-from survey_app.settings import SUPPORTED_LOCALES, Settings
-from survey_app.storage.tables import AgencyKind, Role
+from survey_app.db.tables import AgencyKind, Role
+from survey_app.lib.settings import SUPPORTED_LOCALES, Settings
 
 
 def translations_option(command: click.Command) -> click.Command:
@@ -34,7 +34,7 @@ def parse_translations(values: tuple[str, ...], name: str) -> dict[str, str]:
 
 def directory_call(work):  # type: ignore[no-untyped-def]
     """Run a directory change, turning its refusals into a one-line error."""
-    from survey_app.directory import DirectoryError
+    from survey_app.agencies.directory import DirectoryError
 
     async def guarded(settings: Settings):  # type: ignore[no-untyped-def]
         try:
@@ -66,7 +66,7 @@ def agency_add(
     code: str, kind: str, name: str, frame_origins: tuple[str, ...], translations: tuple[str, ...]
 ) -> None:
     """Register agency CODE."""
-    from survey_app import directory
+    from survey_app.agencies import directory
 
     names = parse_translations(translations, name)
     origins = " ".join(frame_origins)
@@ -89,7 +89,7 @@ def service_add(
     code: str, agency_code: str, name: str, essential: bool, translations: tuple[str, ...]
 ) -> None:
     """Register service CODE of an agency."""
-    from survey_app import directory
+    from survey_app.agencies import directory
 
     names = parse_translations(translations, name)
     directory_call(lambda _: directory.add_service(code, agency_code, name, names, essential))
@@ -107,7 +107,8 @@ def key() -> None:
 @click.option("--label", default="", help="A note to recognise the key by (e.g. the portal).")
 def key_create(agency_code: str, role: str, label: str) -> None:
     """Create an API key for AGENCY and print it once; only its hash is stored."""
-    from survey_app import apikeys, directory
+    from survey_app.agencies import directory
+    from survey_app.auth import apikeys
 
     async def work(_: Settings) -> str:
         agency_id = await directory.agency_id(agency_code)
@@ -148,7 +149,7 @@ def user_create(
     """Create staff user USERNAME."""
     from piccolo.apps.user.tables import BaseUser
 
-    from survey_app import staff
+    from survey_app.auth import staff
 
     if admin and role not in (None, Role.admin.value):
         raise click.UsageError("--admin gives the admin role; leave out --role")
@@ -183,7 +184,7 @@ def user_create(
 
 
 async def directory_agency(code: str) -> bool:
-    from survey_app import directory
+    from survey_app.agencies import directory
 
     return await directory.agency_id(code) is not None
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from survey_app.settings import SUPPORTED_LOCALES, Settings
+from survey_app.lib.settings import SUPPORTED_LOCALES, Settings
 
 FORMATS = ("table", "csv", "json", "xlsx")
 

@@ -8,9 +8,9 @@ from typing import TypeVar
 
 import click
 
-from survey_app.settings import Settings
-from survey_app.storage.engine import UNAVAILABLE, bind_tables, describe, engine_from_url
-from survey_app.storage.tables import ALL_TABLES
+from survey_app.db.engine import UNAVAILABLE, bind_tables, describe, engine_from_url
+from survey_app.db.tables import ALL_TABLES
+from survey_app.lib.settings import Settings
 
 T = TypeVar("T")
 

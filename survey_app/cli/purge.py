@@ -8,7 +8,7 @@ import re
 import click
 
 from survey_app.cli.common import run_with_database
-from survey_app.settings import Settings
+from survey_app.lib.settings import Settings
 
 AGE = re.compile(r"^(\d+)([dw])$")
 
@@ -34,7 +34,7 @@ def comments(older_than: str, dry_run: bool) -> None:
 
     Ratings and reasons (the statistical record) are kept.
     """
-    from survey_app.storage.tables import Comment
+    from survey_app.db.tables import Comment
 
     cutoff = dt.datetime.now(dt.UTC) - parse_age(older_than)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from survey_app.settings import SUPPORTED_LOCALES, Settings
+from survey_app.lib.settings import SUPPORTED_LOCALES, Settings
 
 
 @click.group()

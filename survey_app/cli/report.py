@@ -6,8 +6,8 @@ import click
 
 from survey_app.cli.analyze import draw, emit, output_options
 from survey_app.cli.common import run_with_database
-from survey_app.settings import Settings
-from survey_app.stats.filters import GROUP_BY, PERIODS, FilterError, Filters
+from survey_app.lib.settings import Settings
+from survey_app.statistics.filters import GROUP_BY, PERIODS, FilterError, Filters
 
 
 def filter_options(command):  # type: ignore[no-untyped-def]
@@ -66,7 +66,7 @@ def report() -> None:
 def satisfaction(group_by, target, fmt, out, chart, lang, **options) -> None:  # type: ignore[no-untyped-def]
     """Satisfaction per agency, service or channel against the rest."""
     import analysis
-    from survey_app.stats import counts
+    from survey_app.statistics import counts
 
     filters = parse(options)
     table = fetch(lambda: _satisfaction(counts, filters, group_by))
@@ -91,7 +91,7 @@ async def _satisfaction(counts, filters, group_by):  # type: ignore[no-untyped-d
 def reasons(group_by, fmt, out, chart, lang, **options) -> None:  # type: ignore[no-untyped-def]
     """Reasons for dissatisfaction per agency, service or channel (multi-select)."""
     import analysis
-    from survey_app.stats import counts
+    from survey_app.statistics import counts
 
     filters = parse(options)
     table, people = fetch(lambda: counts.reason_counts(filters, group_by))
@@ -108,7 +108,7 @@ def reasons(group_by, fmt, out, chart, lang, **options) -> None:  # type: ignore
 def trend(period, fmt, out, chart, lang, **options) -> None:  # type: ignore[no-untyped-def]
     """Satisfaction per period, with its trend and the last change."""
     import analysis
-    from survey_app.stats import counts
+    from survey_app.statistics import counts
 
     filters = parse(options)
     daily = fetch(lambda: counts.daily_rating_counts(filters, period))

@@ -7,7 +7,7 @@ import time
 import click
 
 from survey_app.cli.common import run_with_database
-from survey_app.settings import Settings
+from survey_app.lib.settings import Settings
 
 
 @click.group()
@@ -23,8 +23,8 @@ def rebuild() -> None:
     after responses were changed outside the service (a restore, a manual
     fix). Statistics read the old cells until the new ones are committed.
     """
-    from survey_app.storage import rollup as cells
-    from survey_app.storage.tables import Response, ResponseCell
+    from survey_app.db import cells
+    from survey_app.db.tables import Response, ResponseCell
 
     async def work(_: Settings) -> tuple[int, int, float]:
         started = time.perf_counter()

@@ -10,8 +10,8 @@ import time
 import click
 
 from survey_app.cli.common import run_with_database
-from survey_app.settings import Settings, database_url_from_env
-from survey_app.storage.engine import UNAVAILABLE, describe
+from survey_app.db.engine import UNAVAILABLE, describe
+from survey_app.lib.settings import Settings, database_url_from_env
 
 PICCOLO_CONF = "survey_app.piccolo_conf"
 
@@ -32,8 +32,8 @@ def serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
     from questionnaires import QuestionnaireError
-    from survey_app.app import create_app, preflight
-    from survey_app.i18n import CatalogError
+    from survey_app.lib.i18n import CatalogError
+    from survey_app.server.app import create_app, preflight
 
     try:
         settings = Settings.from_env()
@@ -64,7 +64,7 @@ def serve(host: str, port: int, workers: int) -> None:
         uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
     else:
         uvicorn.run(
-            "survey_app.app:create_app",
+            "survey_app.server.app:create_app",
             factory=True,
             host=host,
             port=port,
@@ -112,20 +112,20 @@ def demo(responses: int | None, months: int, seed: int | None) -> None:
     Agencies and services are added only when missing, so running it again
     changes nothing unless --responses asks for more.
     """
-    from survey_app import demo as demo_data
-    from survey_app.storage.tables import Response
+    from survey_app.db.tables import Response
+    from survey_app.demo import fixtures, synthetic
 
-    async def work(settings: Settings) -> tuple[demo_data.DemoResult, int, float]:
-        result = await demo_data.load(settings)
+    async def work(settings: Settings) -> tuple[fixtures.DemoResult, int, float]:
+        result = await fixtures.load(settings)
         wanted = responses
         if wanted is None:
-            wanted = demo_data.FIRST_RUN_RESPONSES if await Response.count() == 0 else 0
+            wanted = synthetic.FIRST_RUN_RESPONSES if await Response.count() == 0 else 0
         if not wanted:
             return result, 0, 0.0
         started = time.perf_counter()
         with click.progressbar(length=wanted, label="Synthetic responses", file=sys.stderr) as bar:
-            added = await demo_data.synthesize(
-                wanted, months, seed if seed is not None else demo_data.DEMO_SEED, bar.update
+            added = await synthetic.synthesize(
+                wanted, months, seed if seed is not None else synthetic.DEMO_SEED, bar.update
             )
         return result, added, time.perf_counter() - started
 

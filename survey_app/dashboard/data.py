@@ -10,9 +10,9 @@ import analysis
 from analysis.reasons import ReasonBreakdown
 from analysis.satisfaction import SatisfactionComparison
 from analysis.trend import TrendResult
-from survey_app.stats import counts
-from survey_app.stats.filters import Filters
-from survey_app.storage.tables import Agency, Invitation, Response
+from survey_app.db.tables import Agency, Invitation, Response
+from survey_app.statistics import counts
+from survey_app.statistics.filters import Filters
 
 PERIOD = "month"
 
@@ -58,7 +58,8 @@ async def comparison() -> SatisfactionComparison | None:
     return analysis.compare_satisfaction(table)
 
 
-async def national_trend(agency: str | None = None) -> TrendResult | None:
+async def monthly_trend(agency: str | None = None) -> TrendResult | None:
+    """Satisfaction month by month: of one agency, or of the whole country."""
     daily = await counts.daily_rating_counts(Filters(agency=agency), PERIOD)
     table = counts.period_table(daily, PERIOD)
     if table.empty or table["total"].sum() == 0:
@@ -83,12 +84,12 @@ async def overview(locale: str, selected_code: str | None) -> Overview:
             name=chosen["name"],
             responses=await Response.count().where(Response.agency == chosen["id"]),
             invitations=await Invitation.count().where(Invitation.agency == chosen["id"]),
-            trend=await national_trend(chosen["code"]),
+            trend=await monthly_trend(chosen["code"]),
             reasons=await reasons(),
         )
     return Overview(
         comparison=await comparison(),
-        national=await national_trend(),
+        national=await monthly_trend(),
         agencies=agencies,
         selected=selected,
     )

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from questionnaires import DEFAULT_DIRECTORY, Questionnaire, QuestionnaireError, load_file
 from questionnaires.loader import parse
 from survey_app.cli.questionnaire import questionnaire as questionnaire_cli
-from survey_app.settings import SUPPORTED_LOCALES, Settings
+from survey_app.lib.settings import SUPPORTED_LOCALES, Settings
 
 SHIPPED = sorted(DEFAULT_DIRECTORY.glob("*.toml"))
 LOCALES_DIR = Settings().locales_dir

@@ -15,11 +15,11 @@ import pytest
 import uvicorn
 from litestar import Litestar
 
-from survey_app import apikeys, directory
-from survey_app.app import create_app
-from survey_app.bulk import Synthetic, insert_responses
-from survey_app.settings import Settings, parse_networks
-from survey_app.storage.tables import (
+from questionnaires import REASON_CODES
+from survey_app.agencies import directory
+from survey_app.auth import apikeys
+from survey_app.db.bulk import Synthetic, insert_responses
+from survey_app.db.tables import (
     Agency,
     AgencyKind,
     ApiKey,
@@ -34,6 +34,8 @@ from survey_app.storage.tables import (
     Service,
     StaffRole,
 )
+from survey_app.lib.settings import Settings, parse_networks
+from survey_app.server.app import create_app
 
 T = TypeVar("T")
 TEST_SECRET = "test-secret-not-for-production"
@@ -146,14 +148,7 @@ def invite(http: httpx.Client, portal: Portal, ref: str = "T-1", **extra: Any) -
     return answer.json()
 
 
-REASONS = [
-    "portal_error",
-    "complex_procedure",
-    "payment_error",
-    "network_error",
-    "device_error",
-    "other",
-]
+REASONS = list(REASON_CODES)
 SIZES = {"MIC": 90, "MOF": 120, "TINY": 6}
 RATE = {"MIC": 0.70, "MOF": 0.90, "TINY": 0.5}
 

@@ -28,8 +28,9 @@ import pytest
 from piccolo.apps.user.tables import BaseUser
 from piccolo_api.session_auth.tables import SessionsBase
 
-from survey_app import apikeys, directory, staff
-from survey_app.storage.tables import ApiKey, Role, StaffRole
+from survey_app.agencies import directory
+from survey_app.auth import apikeys, staff
+from survey_app.db.tables import ApiKey, Role, StaffRole
 from tests.survey_app.conftest import Portal, _wipe, invite, seed_statistics
 
 A, B = "MIC", "MOF"  # agency A and agency B of the issue (both seeded with statistics)

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from survey_app.storage.tables import Invitation
+from survey_app.db.tables import Invitation
 from tests.survey_app.conftest import invite
 from tests.survey_app.test_browser import browser  # noqa: F401  (the module's Chromium)
 from tests.survey_app.test_dashboard import PASSWORD, _users
+
+pytestmark = pytest.mark.slow  # every test drives Chromium
 
 REPO = Path(__file__).resolve().parents[2]
 AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"

@@ -11,8 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from survey_app.storage.tables import Agency, Response, ResponseReason
+from survey_app.db.tables import Agency, Response, ResponseReason
 from tests.survey_app.conftest import invite
+
+pytestmark = pytest.mark.slow  # every test drives Chromium
 
 CHROMIUM = os.environ.get("SURVEY_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

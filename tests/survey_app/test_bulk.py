@@ -15,10 +15,10 @@ import pytest
 from piccolo.engine.sqlite import SQLiteEngine
 
 from questionnaires import DEFAULT_QUESTIONNAIRE_ID
-from survey_app import demo, directory
-from survey_app.bulk import Synthetic, insert_responses
-from survey_app.storage import rollup
-from survey_app.storage.tables import (
+from survey_app.agencies import directory
+from survey_app.db import cells as rollup
+from survey_app.db.bulk import Synthetic, insert_responses
+from survey_app.db.tables import (
     AgencyKind,
     Invitation,
     MonthlyRating,
@@ -27,6 +27,7 @@ from survey_app.storage.tables import (
     ResponseCell,
     ResponseReason,
 )
+from survey_app.demo import synthetic as demo
 
 from .conftest import REASONS, LiveServer
 

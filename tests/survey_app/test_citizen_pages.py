@@ -8,7 +8,7 @@ import re
 import pytest
 from babel.dates import format_date
 
-from survey_app.storage.tables import Comment, Invitation, Response, ResponseReason
+from survey_app.db.tables import Comment, Invitation, Response, ResponseReason
 from tests.survey_app.conftest import invite
 
 TITLES = {
@@ -188,7 +188,7 @@ def test_conditions_css_hides_reasons_until_a_low_rating(http, token):
 
 
 def test_security_headers_and_frame_ancestors_of_the_agency(http, token, live):
-    from survey_app.storage.tables import Agency
+    from survey_app.db.tables import Agency
 
     live.run(Agency.update({Agency.frame_origins: "https://dichvucong.example.gov"}, force=True))
     page = http.get(f"/s/{token}")

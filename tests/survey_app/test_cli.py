@@ -1,47 +1,123 @@
-"""The ``survey`` commands, run as real processes against each engine."""
+"""The ``survey`` commands: help and usage errors in-process through click, everything
+that touches a database as real processes against each engine."""
 
 from __future__ import annotations
 
 import re
 
+import click
 import pytest
+from click.testing import CliRunner, Result
 
-from survey_app.storage.tables import Agency, ApiKey, Service
+from survey_app.cli import main
+from survey_app.db.tables import Agency, ApiKey, Service
 from tests.conftest import survey_command
 
-COMMANDS = [
-    [],
-    ["serve"],
-    ["migrate"],
-    ["demo"],
-    ["agency", "add"],
-    ["service", "add"],
-    ["key", "create"],
-    ["user", "create"],
-    ["questionnaire", "check"],
-    ["analyze"],
-    ["analyze", "reasons"],
-    ["analyze", "satisfaction"],
-    ["analyze", "trend"],
-    ["report"],
-    ["report", "reasons"],
-    ["report", "satisfaction"],
-    ["report", "trend"],
-    ["purge", "comments"],
-]
+# Words each command's own help must show (its options, arguments or subcommands), next to
+# its own usage line, so that the help of a neighbour or of the parent group would not pass.
+HELP: dict[tuple[str, ...], list[str]] = {
+    (): [
+        "agency", "analyze", "demo", "key", "migrate", "purge", "questionnaire", "report",
+        "rollup", "serve", "service", "user",
+    ],
+    ("serve",): ["--host", "--port", "--workers"],
+    ("migrate",): [],
+    ("demo",): ["--responses", "--months", "--seed"],
+    ("agency",): ["add"],
+    ("agency", "add"): ["CODE", "--kind", "--name", "--frame-origin", "--translation"],
+    ("service",): ["add"],
+    ("service", "add"): ["CODE", "--agency", "--name", "--essential"],
+    ("key",): ["create"],
+    ("key", "create"): ["AGENCY", "--role", "--label"],
+    ("user",): ["create"],
+    ("user", "create"): ["USERNAME", "--admin", "--role", "--agency", "--password"],
+    ("questionnaire",): ["check"],
+    ("questionnaire", "check"): ["FILES"],
+    ("analyze",): ["reasons", "satisfaction", "trend"],
+    ("analyze", "reasons"): ["--counts", "--respondents"],
+    ("analyze", "satisfaction"): ["--counts", "--target"],
+    ("analyze", "trend"): ["--counts", "--chart"],
+    ("report",): ["reasons", "satisfaction", "trend"],
+    ("report", "reasons"): ["--group-by", "--channel", "--from"],
+    ("report", "satisfaction"): ["--group-by", "--target", "--essential"],
+    ("report", "trend"): ["--period", "--agency", "--to"],
+    ("purge",): ["comments"],
+    ("purge", "comments"): ["--older-than", "--dry-run"],
+    ("rollup",): ["rebuild"],
+    ("rollup", "rebuild"): [],
+}  # fmt: skip
 
 
-@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "survey")
-def test_every_command_has_help(command):
-    done = survey_command(*command, "--help")
+def survey(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), prog_name="survey")
+
+
+def command_paths(group: click.Group, prefix: tuple[str, ...] = ()):
+    yield prefix
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from command_paths(command, (*prefix, name))
+        else:
+            yield (*prefix, name)
+
+
+def test_help_table_names_every_command():
+    # A command added without an entry in HELP would otherwise go untested.
+    assert sorted(command_paths(main)) == sorted(HELP)
+
+
+@pytest.mark.parametrize(
+    ("command", "words"), HELP.items(), ids=[" ".join(command) or "survey" for command in HELP]
+)
+def test_every_command_has_its_own_help(command, words):
+    result = survey(*command, "--help")
+    assert result.exit_code == 0, result.output
+    assert f"Usage: {' '.join(('survey', *command))} [OPTIONS]" in result.stdout
+    for word in words:
+        assert word in result.stdout
+
+
+def test_short_help_flag_reaches_subcommands():
+    # -h is configured on the root group only; click must hand it down to every level.
+    assert survey("report", "trend", "-h").stdout == survey("report", "trend", "--help").stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "usage", "named"),
+    [
+        (["frobnicate"], "survey", "frobnicate"),
+        (["report", "frobnicate"], "survey report", "frobnicate"),
+        (
+            ["purge", "comments", "--older-than", "180d", "--bogus"],
+            "survey purge comments",
+            "--bogus",
+        ),
+        (["purge", "comments"], "survey purge comments", "--older-than"),
+        (["report", "trend", "--period", "fortnight"], "survey report trend", "fortnight"),
+    ],
+    ids=["unknown command", "unknown subcommand", "unknown option", "missing option", "bad choice"],
+)
+def test_usage_errors_exit_2_naming_the_culprit(args, usage, named):
+    result = survey(*args)
+    assert result.exit_code == 2, result.output
+    assert f"Usage: {usage} [OPTIONS]" in result.stderr
+    assert "Error:" in result.stderr
+    assert named in result.stderr.split("Error:", 1)[1]
+
+
+def test_console_entry_point_prints_help():
+    # The one real process of the fast tier: `python -m survey_app` must still reach the group.
+    done = survey_command("--help")
     assert done.returncode == 0, done.stderr
     assert "Usage:" in done.stdout
+    assert "serve" in done.stdout
 
 
 def env_for(live) -> dict[str, str]:
     return {"DATABASE_URL": live.settings.database_url, "SURVEY_SECRET": live.settings.secret}
 
 
+@pytest.mark.slow
 def test_agency_service_key_commands(live, http):
     env = env_for(live)
     done = survey_command(
@@ -72,6 +148,7 @@ def test_agency_service_key_commands(live, http):
     assert answer.status_code == 201
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -107,6 +184,7 @@ def test_bad_arguments_get_a_clear_error(live, args, message):
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_duplicate_agency_is_refused_and_nothing_changes(live):
     env = env_for(live)
     assert (
@@ -122,6 +200,7 @@ def test_duplicate_agency_is_refused_and_nothing_changes(live):
     assert rows == [{"name": "A", "kind": "branch"}]
 
 
+@pytest.mark.slow
 def test_user_create_admin(live):
     from piccolo.apps.user.tables import BaseUser
 
@@ -138,6 +217,7 @@ def test_user_create_admin(live):
     live.run(BaseUser.delete().where(BaseUser.username == "officer"))
 
 
+@pytest.mark.slow
 def test_demo_is_idempotent_and_prints_a_working_link(live, http):
     env = env_for(live)
     first = survey_command("demo", env=env)
@@ -158,12 +238,13 @@ def test_demo_is_idempotent_and_prints_a_working_link(live, http):
     assert http.get(fresh).status_code == 200
 
 
+@pytest.mark.slow
 def test_demo_responses_then_reports(live, tmp_path):
     import csv
     import io
     import json
 
-    from survey_app.storage.tables import Response, ResponseReason
+    from survey_app.db.tables import Response, ResponseReason
 
     env = env_for(live)
     done = survey_command("demo", "--responses", "400", "--months", "3", env=env)
@@ -187,10 +268,11 @@ def test_demo_responses_then_reports(live, tmp_path):
     assert "unknown channel" in done.stderr
 
 
+@pytest.mark.slow
 def test_purge_comments_keeps_the_statistical_record(live, http, portal):
     import datetime as dt
 
-    from survey_app.storage.tables import Comment, Response
+    from survey_app.db.tables import Comment, Response
     from tests.survey_app.conftest import invite
 
     for i in range(3):

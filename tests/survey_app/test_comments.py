@@ -7,8 +7,9 @@ import io
 
 import pytest
 
-from survey_app import apikeys, directory
-from survey_app.storage.tables import Role
+from survey_app.agencies import directory
+from survey_app.auth import apikeys
+from survey_app.db.tables import Role
 from tests.survey_app.conftest import invite, make_portal
 
 PAYLOAD = '=HYPERLINK("http://evil.example","click")'

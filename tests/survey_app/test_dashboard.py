@@ -7,8 +7,8 @@ import re
 import pytest
 from piccolo.apps.user.tables import BaseUser
 
-from survey_app import staff
-from survey_app.storage.tables import Role
+from survey_app.auth import staff
+from survey_app.db.tables import Role
 from tests.survey_app.conftest import seed_statistics
 
 PASSWORD = "a-long-Passw0rd"

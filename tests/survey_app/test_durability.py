@@ -19,10 +19,12 @@ import asyncpg
 import httpx
 import pytest
 
-from survey_app.storage.tables import MonthlyRating, Response, ResponseCell
+from survey_app.db.tables import MonthlyRating, Response, ResponseCell
 from tests.conftest import migrate, run_async
 from tests.survey_app.conftest import TEST_SECRET, invite
 from tests.survey_app.processes import portal_key, private_postgres, server_process
+
+pytestmark = pytest.mark.slow  # real `survey serve` processes, killed and restarted
 
 WORKERS = 8
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from survey_app.storage.tables import Comment, Response, ResponseReason
+from survey_app.db.tables import Comment, Response, ResponseReason
 from tests.conftest import survey_command
 
 

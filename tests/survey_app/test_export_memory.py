@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import tracemalloc
 
-from survey_app import apikeys, directory
-from survey_app.bulk import Synthetic, insert_responses
-from survey_app.storage.tables import AgencyKind, Role
+from survey_app.agencies import directory
+from survey_app.auth import apikeys
+from survey_app.db.bulk import Synthetic, insert_responses
+from survey_app.db.tables import AgencyKind, Role
 
 SMALL, LARGE = 4_000, 32_000
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from survey_app.storage.tables import Comment, Invitation, Response
+from survey_app.db.tables import Comment, Invitation, Response
 from tests.survey_app.conftest import invite
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}

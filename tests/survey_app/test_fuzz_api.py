@@ -33,8 +33,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from survey_app import apikeys, directory
-from survey_app.storage.tables import Invitation, Role
+from survey_app.agencies import directory
+from survey_app.auth import apikeys
+from survey_app.db.tables import Invitation, Role
 from tests.survey_app.conftest import LiveServer, Portal, invite, seed_statistics
 
 SCHEMA_PATH = "/schema/openapi.json"

@@ -10,7 +10,7 @@ import asyncpg
 import httpx
 import pytest
 
-from survey_app.storage.tables import Response, ResponseCell
+from survey_app.db.tables import Response, ResponseCell
 from tests.survey_app.conftest import invite
 
 CONCURRENT = 120
@@ -36,7 +36,7 @@ def post_all(live, portal, bodies: list[dict]) -> list[int]:
 def test_concurrent_submissions_share_commits_and_each_is_stored_once(http, portal, live):
     rng = random.Random(3)
     tokens = [invite(http, portal, f"G-{i}")["token"] for i in range(CONCURRENT)]
-    writer = live.app.state["ctx"].writer
+    writer = live.app.state["writer"]
     before = (writer.stats.batches, writer.stats.submissions)
     codes = post_all(live, portal, [{"token": t, "answers": answers(rng)} for t in tokens])
     assert codes == [201] * CONCURRENT
@@ -101,9 +101,9 @@ def test_postgres_writer_recovers_when_its_connection_is_killed(http, portal, li
 
 def test_writers_of_several_workers_store_everything_once(http, portal, live):
     """Two writers on one database, as two worker processes have, on shared cells."""
-    from survey_app.apikeys import hash_key
-    from survey_app.storage.group_commit import writer_for
-    from survey_app.submissions import Submission, Verdict
+    from survey_app.auth.apikeys import hash_key
+    from survey_app.submissions.plan import Submission, Verdict
+    from survey_app.submissions.writer import writer_for
 
     rng = random.Random(5)
     tokens = [invite(http, portal, f"W-{i}")["token"] for i in range(160)]

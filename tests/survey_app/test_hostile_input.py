@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from survey_app.limits import RequestLimits
-from survey_app.storage.tables import Invitation, Response
+from survey_app.db.tables import Invitation, Response
+from survey_app.server.request_size import RequestLimits
 from tests.conftest import run_async
 from tests.survey_app.conftest import LiveServer, Portal, invite
 
@@ -25,7 +25,7 @@ JSON = {"Content-Type": "application/json"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 HUGE = 100 * 1024
 # uvicorn (httptools) refuses a request line of 64 KB or more by itself, but hands header
-# values of any length to the application: survey_app.limits.RequestLimits refuses them.
+# values of any length to the application: server.request_size.RequestLimits refuses them.
 QUESTIONNAIRE = "/api/v1/questionnaires/public-service-satisfaction"
 
 

@@ -23,9 +23,10 @@ import openpyxl
 import pytest
 from piccolo.apps.user.tables import BaseUser
 
-from survey_app import apikeys, directory
-from survey_app.stats.responses import FORMULA_PREFIXES
-from survey_app.storage.tables import Comment, Role
+from survey_app.agencies import directory
+from survey_app.auth import apikeys
+from survey_app.db.tables import Comment, Role
+from survey_app.statistics.render import FORMULA_PREFIXES
 from tests.survey_app.conftest import invite
 from tests.survey_app.test_browser import browser  # noqa: F401  (the module's Chromium)
 from tests.survey_app.test_dashboard import PASSWORD, _users
@@ -97,6 +98,7 @@ def submit_in_browser(page, base: str, token: str, comment: str, other: str) -> 
     page.wait_for_url(f"**/s/{token}/thanks?lang=en")
 
 
+@pytest.mark.slow  # drives Chromium
 def test_hostile_text_is_stored_verbatim_and_shown_inert(
     browser,  # noqa: F811
     http,
@@ -206,7 +208,7 @@ def test_translated_texts_are_escaped_in_templates(live, text):
     """Question and answer labels come from questionnaires/*.toml through gettext (``_()``).
     The app's gettext returns plain strings, so they are escaped like any other value;
     no template marks anything ``|safe``."""
-    from survey_app.app import PACKAGE_DIR
+    from survey_app.server.app import PACKAGE_DIR
 
     environment = live.app.template_engine.engine
     rendered = environment.from_string('<p title="{{ _(t) }}">{{ _(t, x=1) }}</p>').render(

@@ -8,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from survey_app.storage.tables import ApiKey, Comment, Invitation, Response, ResponseReason, Role
+from questionnaires import REASON_CODES
+from survey_app.db.tables import ApiKey, Comment, Invitation, Response, ResponseReason, Role
 from tests.survey_app.conftest import Portal, invite, make_portal
 
 GOOD_ANSWERS = {"overall": 2, "reasons": ["portal_error", "payment_error"], "comment": "Chậm quá"}
@@ -170,7 +171,8 @@ def test_revoked_key_is_a_401(http, portal, live):
 
 
 def test_key_of_another_role_is_a_403(http, portal, live):
-    from survey_app import apikeys, directory
+    from survey_app.agencies import directory
+    from survey_app.auth import apikeys
 
     async def researcher_key() -> str:
         return await apikeys.create(Role.researcher, await directory.agency_id("MIC"))
@@ -207,14 +209,7 @@ def test_questionnaire_in_each_language(http, portal):
         texts[lang] = body["questions"][0]["text"]
     assert len(set(texts.values())) == 3
     reasons = next(q for q in body["questions"] if q["id"] == "reasons")
-    assert [o["value"] for o in reasons["options"]] == [
-        "portal_error",
-        "complex_procedure",
-        "payment_error",
-        "network_error",
-        "device_error",
-        "other",
-    ]
+    assert [o["value"] for o in reasons["options"]] == list(REASON_CODES)
 
 
 def test_questionnaire_language_from_accept_language(http, portal):

@@ -27,9 +27,10 @@ import httpx
 import pytest
 from piccolo.apps.user.tables import BaseUser
 
-from survey_app import invitations, staff
-from survey_app.stats import counts
-from survey_app.storage.tables import Invitation, Role
+from survey_app.auth import staff
+from survey_app.db.tables import Invitation, Role
+from survey_app.invitations import service as invitations
+from survey_app.statistics import counts
 from tests.conftest import survey_command
 from tests.survey_app.conftest import Portal, invite, seed_statistics
 

@@ -13,7 +13,7 @@ import pytest
 import redis
 from litestar import Request
 
-from survey_app.ratelimit import client_id
+from survey_app.server.rate_limits import client_id
 from tests.conftest import IN_CI, migrate, survey_command
 from tests.survey_app.processes import free_port, server_process
 
@@ -45,6 +45,7 @@ def guess(client: httpx.Client, url: str) -> httpx.Response:
     return client.get(f"{url}/s/{secrets.token_urlsafe(16)}")
 
 
+@pytest.mark.slow
 def test_citizen_pages_are_limited_per_address(database, tmp_path: Path):
     env = {**database, "SURVEY_CITIZEN_RATE_PER_MINUTE": "5"}
     with server_process(env, tmp_path / "server.log") as server, httpx.Client() as client:
@@ -67,6 +68,7 @@ def test_citizen_pages_are_limited_per_address(database, tmp_path: Path):
     assert assets.status_code == 200
 
 
+@pytest.mark.slow
 def test_one_stop_counter_addresses_can_be_exempted(database, tmp_path: Path):
     env = {
         **database,
@@ -78,6 +80,7 @@ def test_one_stop_counter_addresses_can_be_exempted(database, tmp_path: Path):
     assert statuses == [404] * 12
 
 
+@pytest.mark.slow
 def test_api_is_limited_per_key(database, tmp_path: Path):
     env = {**database, "SURVEY_API_RATE_PER_SECOND": "3"}
     with server_process(env, tmp_path / "server.log") as server, httpx.Client() as client:
@@ -102,6 +105,7 @@ def test_api_is_limited_per_key(database, tmp_path: Path):
     assert other_key.status_code == 401  # its own budget
 
 
+@pytest.mark.slow
 def test_workers_share_one_budget_through_redis(database, redis_url, tmp_path: Path):
     env = {
         **database,
@@ -120,6 +124,7 @@ def test_workers_share_one_budget_through_redis(database, redis_url, tmp_path: P
     assert statuses == [404] * 6 + [429] * 6
 
 
+@pytest.mark.slow
 def test_limits_fail_open_when_redis_is_down(database, tmp_path: Path):
     env = {
         **database,
@@ -133,6 +138,7 @@ def test_limits_fail_open_when_redis_is_down(database, tmp_path: Path):
     assert log.count("rate limits suspended: Redis unavailable") == 1  # once a minute, not per hit
 
 
+@pytest.mark.slow
 def test_serve_refuses_several_workers_without_a_shared_store(database):
     done = survey_command("serve", "--workers", "2", "--port", str(free_port()), env=database)
     assert done.returncode == 1
@@ -140,6 +146,7 @@ def test_serve_refuses_several_workers_without_a_shared_store(database):
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_serve_refuses_a_malformed_exemption(database):
     env = {**database, "SURVEY_RATE_LIMIT_EXEMPT": "10.0.0.0/33"}
     done = survey_command("serve", "--port", str(free_port()), env=env)

@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from survey_app.storage import rollup
-from survey_app.storage.tables import (
+from survey_app.db import cells as rollup
+from survey_app.db.tables import (
     MonthlyRating,
     MonthlyReason,
     Response,

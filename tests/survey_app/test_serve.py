@@ -10,9 +10,12 @@ import sys
 import time
 
 import httpx
+import pytest
 
 from tests.conftest import REPO, survey_command
 from tests.survey_app.processes import free_port
+
+pytestmark = pytest.mark.slow  # every test starts `survey serve` as a process
 
 
 def test_survey_serve_end_to_end(tmp_path):

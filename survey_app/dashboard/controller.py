@@ -1,0 +1,129 @@
+"""``/dashboard`` for ministries and researchers, behind a staff login (``/login``),
+and the charts it shows (``/charts/...``), open to staff keys too."""
+
+from __future__ import annotations
+
+from litestar import Request, Response, get
+from litestar.params import FromPath, FromQuery
+from litestar.response import Template
+
+from analysis import DEFAULT_TARGET, charts
+from survey_app.auth.guards import STAFF_ROLES, PrincipalDep, signed_in, staff_or_key
+from survey_app.dashboard import data
+from survey_app.lib.context import AppContext, Ctx
+from survey_app.lib.i18n import language_links, request_locale
+from survey_app.lib.media import PNG, SVG
+
+CHART_TYPES = {"svg": SVG, "png": PNG}
+
+
+@get(
+    "/dashboard",
+    include_in_schema=False,
+    guards=[signed_in(*STAFF_ROLES, what="The dashboard")],
+)
+async def dashboard(
+    request: Request, ctx: Ctx, principal: PrincipalDep, agency: FromQuery[str | None] = None
+) -> Template:
+    member = principal
+    locale = request_locale(request)
+    selected = agency or member.agency_code
+    overview = await data.overview(locale, selected)
+    if overview.selected is None and overview.agencies and not agency:
+        overview = await data.overview(locale, overview.agencies[0]["code"])
+    gap = (
+        data.gap_reasons(overview.selected.reasons, overview.selected.code).to_dict("records")
+        if overview.selected and overview.selected.reasons
+        else []
+    )
+    reason_labels = _reason_labels(ctx, locale)
+    return Template(
+        template_name="dashboard.html",
+        context={
+            "locale": locale,
+            "member": member,
+            "view": overview,
+            "gap": gap,
+            "reason_labels": reason_labels,
+            "languages": language_links(request.url.path),
+            "query": f"lang={locale}",
+        },
+    )
+
+
+def _reason_labels(ctx: AppContext, locale: str) -> dict[str, str]:
+    questionnaire = ctx.questionnaire(ctx.default_questionnaire)
+    assert questionnaire is not None
+    return {
+        o.value: ctx.catalogs.gettext(locale, o.label)
+        for o in questionnaire.question("reasons").options
+    }
+
+
+@get(
+    "/charts/{name:str}",
+    include_in_schema=False,
+    guards=[staff_or_key(*STAFF_ROLES, what="Charts")],
+)
+async def chart(
+    request: Request,
+    ctx: Ctx,
+    name: FromPath[str],
+    agency: FromQuery[str | None] = None,
+) -> Response[bytes]:
+    """``/charts/trend.svg``, ``/charts/agencies.png``, ``/charts/reasons.svg?agency=MIC``.
+
+    Like the statistics API they draw: a staff session or a staff key (401 without, 403 for
+    a portal key or another role).
+    """
+    stem, _, ext = name.partition(".")
+    if ext not in CHART_TYPES or stem not in ("trend", "agencies", "reasons"):
+        return Response(b"no such chart", status_code=404, media_type="text/plain")
+    locale = request_locale(request)
+    translations = ctx.catalogs.get(locale)
+    figure = None
+    if stem == "trend":
+        national = await data.monthly_trend()
+        own = await data.monthly_trend(agency) if agency else None
+        names = {a["code"]: a["name"] for a in await data.agency_names(locale)}
+        if national is not None:
+            figure = charts.trend_chart(
+                own or national,
+                locale=locale,
+                translations=translations,
+                target=DEFAULT_TARGET,
+                title=names.get(agency) if agency else None,
+                comparison=national if own else None,
+                comparison_label=translations.gettext("National") if own else None,
+            )
+    elif stem == "agencies":
+        comparison = await data.comparison()
+        if comparison is not None:
+            names = {a["code"]: a["name"] for a in await data.agency_names(locale)}
+            figure = charts.forest_chart(
+                comparison,
+                locale=locale,
+                translations=translations,
+                labels=names,
+                target=DEFAULT_TARGET,
+            )
+    else:
+        breakdown = await data.reasons()
+        if breakdown is not None and agency in set(breakdown.cells["group"]):
+            figure = charts.reason_chart(
+                breakdown,
+                group=agency,
+                locale=locale,
+                translations=translations,
+                labels=_reason_labels(ctx, locale),
+            )
+    if figure is None:
+        return Response(b"no data", status_code=404, media_type="text/plain")
+    return Response(
+        charts.render(figure, ext),
+        media_type=CHART_TYPES[ext],
+        headers={"Cache-Control": "private, max-age=300"},
+    )
+
+
+ROUTES = [dashboard, chart]

@@ -1,0 +1,233 @@
+"""The chunk data (``Synthetic``, ``Columns``) and what both loaders derive from a chunk.
+
+Tokens and transaction keys, statistics cells, reason rows: the same for
+every engine, only their encoding on the wire differs.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from questionnaires import DEFAULT_QUESTIONNAIRE_ID
+from survey_app.db.cells import CellKey, reason_key, upserts
+from survey_app.db.tables import TOKEN_BYTES
+from survey_app.lib.settings import Settings
+
+# Responses per transaction: large enough that per-transaction costs vanish,
+# small enough that memory stays flat and a writer waits seconds, not minutes.
+CHUNK = 50_000
+INVITATION_DAYS: int = Settings.default("invitation_days")
+# Random bytes per transaction key (a SHA-256 HMAC on the normal path).
+KEY_BYTES = 32
+ANSWERS = "{}"
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+EPOCH_DAY = EPOCH.date()
+US_PER_DAY = 86_400_000_000
+EXPIRY_US = INVITATION_DAYS * US_PER_DAY
+# Every token and transaction key of a chunk starts with the same bytes (the
+# chunk's clock), the rest random. Fully random values land all over the
+# three indexes on invitation (token twice, transaction_key), so every chunk
+# rewrote most of their pages: hundreds of megabytes per chunk at millions of
+# rows. A shared prefix keeps a chunk's entries together in a few pages.
+# What stays random (144 bits per token, 208 per key) is still far beyond
+# guessing, and these invitations are answered already: their tokens open nothing.
+CLUSTER_BYTES = 6
+
+INVITATION_COLUMNS = (
+    "id",
+    "token",
+    "transaction_key",
+    "agency",
+    "service",
+    "channel",
+    "locale",
+    "questionnaire_id",
+    "created_at",
+    "expires_at",
+    "answered_at",
+)
+RESPONSE_COLUMNS = (
+    "id",
+    "invitation",
+    "questionnaire_id",
+    "questionnaire_version",
+    "agency",
+    "service",
+    "channel",
+    "locale",
+    "submitted_at",
+    "overall",
+    "answers",
+)
+REASON_COLUMNS = ("response", "reason")
+
+
+@dataclass(frozen=True)
+class Synthetic:
+    agency_id: int
+    service_id: int
+    channel: str
+    locale: str
+    submitted_at: dt.datetime
+    overall: int
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Columns:
+    """A chunk of responses stored column by column, as generators produce them."""
+
+    agency: list[int]
+    service: list[int]
+    channel: list[str]
+    locale: list[str]
+    submitted_us: np.ndarray  # int64 microseconds since 1970-01-01 UTC
+    overall: list[int]
+    reasons: list[tuple[str, ...]]
+
+    def __len__(self) -> int:
+        return len(self.agency)
+
+    @classmethod
+    def from_records(cls, records: Sequence[Synthetic]) -> Columns:
+        one_us = dt.timedelta(microseconds=1)
+        return cls(
+            agency=[r.agency_id for r in records],
+            service=[r.service_id for r in records],
+            channel=[r.channel for r in records],
+            locale=[r.locale for r in records],
+            submitted_us=np.array(
+                [(r.submitted_at.astimezone(dt.UTC) - EPOCH) // one_us for r in records],
+                dtype=np.int64,
+            ),
+            overall=[r.overall for r in records],
+            reasons=[tuple(r.reasons) for r in records],
+        )
+
+
+def _random_texts(count: int, nbytes: int, encode: Callable[[bytes], str]) -> list[str]:
+    """``count`` texts of ``nbytes`` bytes each, encoded in one call.
+
+    The bytes are the chunk's prefix (see ``CLUSTER_BYTES``) then random.
+    Both encodings used map whole groups of bytes to fixed-width text
+    (3 bytes -> 4 base64 characters, 1 byte -> 2 hex digits), so slicing one
+    encoded block gives exactly what encoding each piece would.
+    """
+    if not count:
+        return []
+    raw = np.empty((count, nbytes), dtype=np.uint8)
+    raw[:, :CLUSTER_BYTES] = np.frombuffer(_cluster_prefix(), dtype=np.uint8)
+    raw[:, CLUSTER_BYTES:] = np.frombuffer(
+        os.urandom(count * (nbytes - CLUSTER_BYTES)), dtype=np.uint8
+    ).reshape(count, -1)
+    text = encode(raw.tobytes())
+    width = len(text) // count
+    return [text[i : i + width] for i in range(0, len(text), width)]
+
+
+def _cluster_prefix() -> bytes:
+    """The chunk's clock in milliseconds: distinct per chunk, shared within it."""
+    return (time.time_ns() // 1_000_000).to_bytes(CLUSTER_BYTES, "big")
+
+
+def random_tokens(count: int) -> list[str]:
+    """Like ``secrets.token_urlsafe(TOKEN_BYTES)`` (24 bytes: no padding to strip)."""
+    return sorted(_random_texts(count, TOKEN_BYTES, lambda b: base64.urlsafe_b64encode(b).decode()))
+
+
+def random_transaction_keys(count: int) -> list[str]:
+    """Random 64-hex keys: no real transaction reference stands behind a synthetic one."""
+    return sorted(_random_texts(count, KEY_BYTES, bytes.hex))
+
+
+def cell_upserts(chunk: Columns, sqlite: bool) -> list[tuple[str, list[tuple]]]:
+    """``cells.upserts`` of the chunk, each in key order so its unique index is walked in order."""
+    return [(sql, sorted(rows)) for sql, rows in upserts(_cells(chunk), sqlite=sqlite)]
+
+
+def _cells(chunk: Columns) -> Counter[CellKey]:
+    """Responses per statistics cell, keyed exactly as ``cells.cell_counts`` keys them."""
+    day_numbers = (chunk.submitted_us // US_PER_DAY).tolist()
+    day_of = {n: EPOCH_DAY + dt.timedelta(days=n) for n in set(day_numbers)}
+    keys: dict[tuple[str, ...], str] = {}
+    reason_keys = [
+        keys[r] if r in keys else keys.setdefault(r, reason_key(r)) for r in chunk.reasons
+    ]
+    return Counter(
+        zip(
+            map(day_of.__getitem__, day_numbers),
+            chunk.agency,
+            chunk.service,
+            chunk.channel,
+            chunk.locale,
+            chunk.overall,
+            reason_keys,
+            strict=True,
+        )
+    )
+
+
+def reason_rows(response_ids: Iterable[int], chunk: Columns) -> Iterator[tuple[int, str]]:
+    return (
+        (rid, code)
+        for rid, codes in zip(response_ids, chunk.reasons, strict=True)
+        for code in codes
+    )
+
+
+def invitation_rows(
+    ids: Sequence[int],
+    tokens: Sequence[str],
+    keys: Sequence[str],
+    chunk: Columns,
+    submitted: Sequence[object],
+    expires: Sequence[object],
+) -> Iterator[tuple]:
+    """Rows in ``INVITATION_COLUMNS`` order; times as the engine stores them."""
+    return zip(
+        ids,
+        tokens,
+        keys,
+        chunk.agency,
+        chunk.service,
+        chunk.channel,
+        chunk.locale,
+        [DEFAULT_QUESTIONNAIRE_ID] * len(chunk),
+        submitted,
+        expires,
+        submitted,  # answered when submitted
+        strict=True,
+    )
+
+
+def response_rows(
+    ids: Sequence[int],
+    invitation_ids: Sequence[int],
+    chunk: Columns,
+    version: int,
+    submitted: Sequence[object],
+) -> Iterator[tuple]:
+    """Rows in ``RESPONSE_COLUMNS`` order; times as the engine stores them."""
+    n = len(chunk)
+    return zip(
+        ids,
+        invitation_ids,
+        [DEFAULT_QUESTIONNAIRE_ID] * n,
+        [version] * n,
+        chunk.agency,
+        chunk.service,
+        chunk.channel,
+        chunk.locale,
+        submitted,
+        chunk.overall,
+        [ANSWERS] * n,
+        strict=True,
+    )

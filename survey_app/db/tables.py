@@ -1,0 +1,226 @@
+"""Piccolo tables: the statistical record, kept apart from free text.
+
+No column holds a name, ID number, phone or e-mail. A transaction reference
+is stored only as ``Invitation.transaction_key``, an HMAC under the server
+secret; free text lives in ``Comment`` so it can be purged by age without
+touching the statistics.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from piccolo.apps.user.tables import BaseUser
+from piccolo.columns import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Integer,
+    OnDelete,
+    SmallInt,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.table import Table
+from piccolo_api.session_auth.tables import SessionsBase
+
+
+class AgencyKind(StrEnum):
+    ministry = "ministry"
+    branch = "branch"
+    locality = "locality"
+
+
+class Channel(StrEnum):
+    web = "web"
+    mobile = "mobile"
+    counter = "counter"
+    sms = "sms"
+    email = "email"
+
+
+class Role(StrEnum):
+    admin = "admin"
+    analyst = "analyst"
+    researcher = "researcher"
+    portal = "portal"
+
+
+class Agency(Table):
+    """A ministry, branch or locality that runs a public service portal."""
+
+    code = Varchar(length=32, unique=True, index=True)
+    kind = Varchar(length=16, choices=AgencyKind)
+    name = Varchar(length=255, help_text="Name in the source language")
+    names = JSON(default={}, help_text='Names per locale, e.g. {"en": "...", "id": "..."}')
+    created_at = Timestamptz()
+    frame_origins = Text(
+        default="",
+        help_text="Origins allowed to embed the questionnaire, space-separated "
+        "(e.g. https://dichvucong.example.gov)",
+    )
+
+
+class Service(Table):
+    """A public service; its code is unique across the country."""
+
+    code = Varchar(length=64, unique=True, index=True)
+    agency = ForeignKey(references=Agency, on_delete=OnDelete.restrict, null=False)
+    name = Varchar(length=255)
+    names = JSON(default={})
+    essential = Boolean(default=False)
+    created_at = Timestamptz()
+
+
+class ApiKey(Table):
+    """A bearer key; only its SHA-256 is stored, the key is shown once."""
+
+    key_hash = Varchar(length=64, unique=True, index=True)
+    prefix = Varchar(length=16, help_text="First characters, to recognise a key")
+    role = Varchar(length=16, choices=Role)
+    agency = ForeignKey(references=Agency, on_delete=OnDelete.restrict, null=True)
+    label = Varchar(length=100, default="")
+    created_at = Timestamptz()
+    revoked = Boolean(default=False)
+
+
+class QuestionnaireVersion(Table):
+    """Each questionnaire version ever served, so old responses stay interpretable."""
+
+    key = Varchar(length=100, unique=True, help_text="<questionnaire id>@<version>")
+    questionnaire_id = Varchar(length=64)
+    version = Integer()
+    checksum = Varchar(length=64)
+    definition = JSON()
+    registered_at = Timestamptz()
+
+
+# An invitation token is this many random bytes in URL-safe base64 (192 bits: unguessable).
+TOKEN_BYTES = 24
+
+
+class Invitation(Table):
+    """A single-use, expiring invitation for one completed transaction."""
+
+    token = Varchar(length=64, unique=True, index=True)
+    transaction_key = Varchar(length=64, unique=True, help_text="HMAC of agency + reference")
+    agency = ForeignKey(references=Agency, on_delete=OnDelete.restrict, null=False)
+    service = ForeignKey(references=Service, on_delete=OnDelete.restrict, null=False)
+    channel = Varchar(length=16, choices=Channel)
+    locale = Varchar(length=8, null=True, default=None)
+    questionnaire_id = Varchar(length=64)
+    created_at = Timestamptz()
+    expires_at = Timestamptz()
+    answered_at = Timestamptz(null=True, default=None)
+
+
+class Response(Table):
+    """One submitted questionnaire; ``invitation`` is unique, so one per invitation."""
+
+    invitation = ForeignKey(
+        references=Invitation, on_delete=OnDelete.restrict, null=False, unique=True
+    )
+    questionnaire_id = Varchar(length=64)
+    questionnaire_version = Integer()
+    agency = ForeignKey(references=Agency, on_delete=OnDelete.restrict, null=False, index=True)
+    service = ForeignKey(references=Service, on_delete=OnDelete.restrict, null=False)
+    channel = Varchar(length=16, choices=Channel)
+    locale = Varchar(length=8)
+    submitted_at = Timestamptz(index=True)
+    overall = SmallInt(null=True, default=None)
+    answers = JSON(default={}, help_text="Structured answers other than free text")
+
+
+class ResponseReason(Table):
+    """One row per reason code ticked in a response (multi-select)."""
+
+    response = ForeignKey(references=Response, on_delete=OnDelete.cascade, null=False, index=True)
+    reason = Varchar(length=32)
+
+
+class Comment(Table):
+    """Free text, apart from the statistical record so it can be purged by age."""
+
+    response = ForeignKey(references=Response, on_delete=OnDelete.cascade, null=False, index=True)
+    question = Varchar(length=64)
+    text = Text()
+    created_at = Timestamptz(index=True)
+
+
+class ResponseCell(Table):
+    """How many rated responses fall in one cell of the statistics.
+
+    A cell is (UTC day, agency, service, channel, locale, rating, reason set);
+    ``reasons`` is the set of reason codes ticked, sorted and joined by
+    commas ('' for none). Every statistic reads these cells instead of the
+    responses, so its cost grows with the number of cells. The cell is
+    updated in the same transaction that stores the response, so it cannot
+    drift; ``survey rollup rebuild`` recomputes all cells from the responses.
+    The unique index over the seven dimensions is created by the migration.
+    """
+
+    day = Date()
+    agency = ForeignKey(references=Agency, on_delete=OnDelete.restrict, null=False)
+    service = ForeignKey(references=Service, on_delete=OnDelete.restrict, null=False)
+    channel = Varchar(length=16, choices=Channel)
+    locale = Varchar(length=8)
+    rating = SmallInt()
+    reasons = Varchar(length=255, default="")
+    responses = Integer(default=0)
+
+
+class MonthlyRating(Table):
+    """Rated responses per (month, agency, service, rating): ``ResponseCell`` summed by month.
+
+    Most statistics (per agency or service, monthly trends) need no more;
+    these few thousand rows answer them at any number of responses. Kept in
+    the same transaction as the cells; ``month`` is the month's first day.
+    """
+
+    month = Date()
+    agency = ForeignKey(references=Agency, on_delete=OnDelete.restrict, null=False)
+    service = ForeignKey(references=Service, on_delete=OnDelete.restrict, null=False)
+    rating = SmallInt()
+    responses = Integer(default=0)
+
+
+class MonthlyReason(Table):
+    """Rated responses per (month, agency, service, reason) ticking that reason.
+
+    ``reason`` '' counts the responses that ticked any reason (the
+    respondents of the multi-select question).
+    """
+
+    month = Date()
+    agency = ForeignKey(references=Agency, on_delete=OnDelete.restrict, null=False)
+    service = ForeignKey(references=Service, on_delete=OnDelete.restrict, null=False)
+    reason = Varchar(length=32, default="")
+    responses = Integer(default=0)
+
+
+class StaffRole(Table):
+    """What a staff login may see: admin, analyst (of one agency) or researcher."""
+
+    user = ForeignKey(references=BaseUser, on_delete=OnDelete.cascade, null=False, unique=True)
+    role = Varchar(length=16, choices=Role)
+    agency = ForeignKey(references=Agency, on_delete=OnDelete.restrict, null=True)
+
+
+SURVEY_TABLES: list[type[Table]] = [
+    Agency,
+    Service,
+    ApiKey,
+    QuestionnaireVersion,
+    Invitation,
+    Response,
+    ResponseReason,
+    Comment,
+    ResponseCell,
+    MonthlyRating,
+    MonthlyReason,
+    StaffRole,
+]
+AUTH_TABLES: list[type[Table]] = [BaseUser, SessionsBase]
+ALL_TABLES: list[type[Table]] = SURVEY_TABLES + AUTH_TABLES

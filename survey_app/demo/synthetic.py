@@ -1,0 +1,174 @@
+"""Realistic synthetic responses for the demo, tests and benchmarks, generated column-wise.
+
+Satisfaction differs by agency and improves month by month; reasons follow
+the published shares, with one agency hitting payment errors twice as often.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from questionnaires import REASON_CODES
+from survey_app.db.bulk import CHUNK, Columns, insert_columns
+from survey_app.db.tables import Service
+
+DEMO_SEED = 2026
+FIRST_RUN_RESPONSES = 3000
+GENERATION_CHUNK = CHUNK  # one generated chunk per write transaction
+# The published reason shares (DESIGN.md), and agencies made deliberately different
+# so the dashboard shows real significance on first run.
+REASON_WEIGHTS = {
+    "portal_error": 36,
+    "complex_procedure": 25,
+    "payment_error": 10,
+    "network_error": 5,
+    "device_error": 3,
+    "other": 14,
+}
+BASE_CSAT = 0.83
+CSAT_SHIFT = {"HN": -0.10, "MOF": +0.09, "GDT": -0.06, "QN": +0.07}
+DOUBLE_PAYMENT_ERRORS = {"VSS"}
+CHANNEL_WEIGHTS = {"web": 55, "mobile": 30, "counter": 10, "sms": 3, "email": 2}
+LOCALE_WEIGHTS = {"vi": 85, "en": 10, "id": 5}
+MONTHLY_GAIN = 0.004
+
+
+async def synthesize(
+    count: int, months: int, seed: int = DEMO_SEED, progress: Callable[[int], None] | None = None
+) -> int:
+    """Add ``count`` realistic responses spread over the last ``months`` months.
+
+    Generated and stored one chunk at a time, so memory stays flat for
+    millions of responses; the same seed gives the same responses.
+    """
+    rows = await Service.select(
+        Service.id, Service.agency.id.as_alias("agency_id"), Service.agency.code.as_alias("agency")
+    )
+    if not rows:
+        raise ValueError("no services: load the demo agencies and services first")
+    services = ServiceTable.of(rows)
+    rng = np.random.default_rng(seed)
+    now_s = int(dt.datetime.now(dt.UTC).timestamp())
+    start_s = now_s - 30 * months * DAY_S
+    return await insert_columns(
+        (
+            _generate(rng, services, now_s, period)
+            for period in _periods(start_s, now_s, count, GENERATION_CHUNK)
+        ),
+        progress=progress,
+    )
+
+
+@dataclass(frozen=True)
+class Period:
+    """``size`` responses to draw uniformly in the seconds [start_s, end_s)."""
+
+    start_s: int
+    end_s: int
+    size: int
+
+
+def _periods(start_s: int, end_s: int, count: int, chunk: int) -> Iterator[Period]:
+    """Consecutive slices of [start_s, end_s), each as long as its share of ``count``.
+
+    Responses stay uniform over the whole span, but each chunk is generated
+    and stored in time order, as real responses arrive: the time index and
+    the statistics cells then grow at their end instead of being rewritten
+    all over by every chunk, which keeps loading fast at any size.
+    """
+    span = end_s - start_s
+    for first in range(0, count, chunk):
+        last = min(first + chunk, count)
+        yield Period(start_s + span * first // count, start_s + span * last // count, last - first)
+
+
+@dataclass(frozen=True)
+class ServiceTable:
+    """The services to draw from, as arrays indexed by a drawn service number."""
+
+    service_id: np.ndarray
+    agency_id: np.ndarray
+    csat_shift: np.ndarray
+    double_payment: np.ndarray  # bool: this agency's citizens hit payment errors twice as often
+
+    @classmethod
+    def of(cls, rows: list[dict]) -> ServiceTable:
+        return cls(
+            service_id=np.array([r["id"] for r in rows]),
+            agency_id=np.array([r["agency_id"] for r in rows]),
+            csat_shift=np.array([CSAT_SHIFT.get(r["agency"], 0.0) for r in rows]),
+            double_payment=np.array([r["agency"] in DOUBLE_PAYMENT_ERRORS for r in rows]),
+        )
+
+
+def _probabilities(weights: dict[str, float]) -> np.ndarray:
+    values = np.array(list(weights.values()), dtype=float)
+    return values / values.sum()
+
+
+REASON_P = _probabilities({code: REASON_WEIGHTS[code] for code in REASON_CODES})
+REASON_P_DOUBLE_PAYMENT = _probabilities(
+    {code: REASON_WEIGHTS[code] * (2 if code == "payment_error" else 1) for code in REASON_CODES}
+)
+# A reason set as a bit mask over REASON_CODES -> its codes, in REASON_CODES order.
+REASON_SETS = [
+    tuple(code for bit, code in enumerate(REASON_CODES) if mask >> bit & 1)
+    for mask in range(1 << len(REASON_CODES))
+]
+CHANNELS = np.array(list(CHANNEL_WEIGHTS), dtype=object)
+CHANNEL_P = _probabilities(CHANNEL_WEIGHTS)
+LOCALES = np.array(list(LOCALE_WEIGHTS), dtype=object)
+LOCALE_P = _probabilities(LOCALE_WEIGHTS)
+SATISFIED_RATINGS, SATISFIED_P = np.array([4, 5]), np.array([0.45, 0.55])
+UNSATISFIED_RATINGS, UNSATISFIED_P = np.array([1, 2, 3]), np.array([0.20, 0.30, 0.50])
+# One reason picked, or two with a chance of one in three (they may coincide).
+SECOND_REASON_P = 1 / 3
+DAY_S = 86_400
+
+
+def _generate(
+    rng: np.random.Generator, services: ServiceTable, now_s: int, period: Period
+) -> Columns:
+    """``period.size`` responses in time order, drawn column by column."""
+    size = period.size
+    picked = rng.integers(len(services.service_id), size=size)
+    when_s = np.sort(rng.integers(period.start_s, max(period.end_s, period.start_s + 1), size=size))
+    # Satisfaction improves month by month, and differs by agency.
+    months_ago = (now_s - when_s) // DAY_S / 30
+    csat = BASE_CSAT + services.csat_shift[picked] - MONTHLY_GAIN * months_ago
+    satisfied = rng.random(size) < np.clip(csat, 0.05, 0.99)
+    overall = np.where(
+        satisfied,
+        rng.choice(SATISFIED_RATINGS, size=size, p=SATISFIED_P),
+        rng.choice(UNSATISFIED_RATINGS, size=size, p=UNSATISFIED_P),
+    )
+    return Columns(
+        agency=services.agency_id[picked].tolist(),
+        service=services.service_id[picked].tolist(),
+        channel=rng.choice(CHANNELS, size=size, p=CHANNEL_P).tolist(),
+        locale=rng.choice(LOCALES, size=size, p=LOCALE_P).tolist(),
+        submitted_us=when_s * 1_000_000,
+        overall=overall.tolist(),
+        reasons=_reasons(rng, services.double_payment[picked], overall <= 3),
+    )
+
+
+def _reasons(
+    rng: np.random.Generator, double_payment: np.ndarray, asked: np.ndarray
+) -> list[tuple[str, ...]]:
+    """The reason set of each response: one or two weighted picks where ``asked``."""
+    size = len(asked)
+
+    def pick() -> np.ndarray:
+        usual = rng.choice(len(REASON_CODES), size=size, p=REASON_P)
+        doubled = rng.choice(len(REASON_CODES), size=size, p=REASON_P_DOUBLE_PAYMENT)
+        return np.where(double_payment, doubled, usual)
+
+    first, second = pick(), pick()
+    two = rng.random(size) < SECOND_REASON_P
+    masks = np.where(asked, (1 << first) | np.where(two, 1 << second, 0), 0)
+    return [REASON_SETS[m] for m in masks.tolist()]

@@ -1,0 +1,178 @@
+"""Issue invitations and look them up by token.
+
+A token is 192 random bits (``secrets.token_urlsafe(24)``), so it cannot be
+guessed; the transaction reference is kept only as an HMAC under the server
+secret, bound to the agency, which makes issuing idempotent per
+(agency, transaction) without storing the reference itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+from survey_app.db.engine import UNIQUE_VIOLATIONS
+from survey_app.db.tables import TOKEN_BYTES, Invitation
+from survey_app.lib.clock import as_utc, utcnow
+
+
+def transaction_key(secret: str, agency_code: str, transaction_ref: str) -> str:
+    message = f"{agency_code}\x00{transaction_ref}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+@dataclass(frozen=True)
+class Issued:
+    token: str
+    expires_at: dt.datetime
+    created: bool
+
+
+async def issue(
+    *,
+    secret: str,
+    agency_id: int,
+    agency_code: str,
+    service_id: int,
+    channel: str,
+    locale: str | None,
+    questionnaire_id: str,
+    transaction_ref: str,
+    days: int,
+) -> Issued:
+    """Return the invitation for this transaction, creating it on first request."""
+    key = transaction_key(secret, agency_code, transaction_ref)
+    existing = await _by_key(key)
+    if existing:
+        return existing
+    now = utcnow()
+    expires_at = now + dt.timedelta(days=days)
+    token = new_token()
+    try:
+        await Invitation.insert(
+            Invitation(
+                token=token,
+                transaction_key=key,
+                agency=agency_id,
+                service=service_id,
+                channel=channel,
+                locale=locale,
+                questionnaire_id=questionnaire_id,
+                created_at=now,
+                expires_at=expires_at,
+            )
+        )
+    except UNIQUE_VIOLATIONS:
+        # Two requests for one transaction raced; the loser returns the winner's row.
+        existing = await _by_key(key)
+        if existing:
+            return existing
+        raise
+    return Issued(token=token, expires_at=expires_at, created=True)
+
+
+async def _by_key(key: str) -> Issued | None:
+    row = (
+        await Invitation.select(Invitation.token, Invitation.expires_at)
+        .where(Invitation.transaction_key == key)
+        .first()
+    )
+    if row is None:
+        return None
+    return Issued(token=row["token"], expires_at=as_utc(row["expires_at"]), created=False)
+
+
+class TokenState(StrEnum):
+    open = "open"
+    answered = "answered"
+    expired = "expired"
+
+
+@dataclass(frozen=True)
+class InvitationView:
+    """An invitation as the citizen page and the response API need it."""
+
+    id: int
+    token: str
+    agency_id: int
+    agency_code: str
+    agency_name: str
+    agency_names: dict[str, str]
+    frame_origins: str
+    service_id: int
+    service_name: str
+    service_names: dict[str, str]
+    channel: str
+    locale: str | None
+    questionnaire_id: str
+    expires_at: dt.datetime
+    answered_at: dt.datetime | None
+
+    def state(self, now: dt.datetime | None = None) -> TokenState:
+        if self.answered_at is not None:
+            return TokenState.answered
+        if (now or utcnow()) >= self.expires_at:
+            return TokenState.expired
+        return TokenState.open
+
+    def agency_label(self, locale: str) -> str:
+        return self.agency_names.get(locale) or self.agency_name
+
+    def service_label(self, locale: str) -> str:
+        return self.service_names.get(locale) or self.service_name
+
+
+async def find(token: str) -> InvitationView | None:
+    """The invitation with this token, or None. Cheap to call with garbage."""
+    if not token or len(token) > 64:
+        return None
+    row = (
+        await Invitation.select(
+            Invitation.id,
+            Invitation.token,
+            Invitation.agency.id.as_alias("agency_id"),
+            Invitation.agency.code.as_alias("agency_code"),
+            Invitation.agency.name.as_alias("agency_name"),
+            Invitation.agency.names.as_alias("agency_names"),
+            Invitation.agency.frame_origins.as_alias("frame_origins"),
+            Invitation.service.id.as_alias("service_id"),
+            Invitation.service.name.as_alias("service_name"),
+            Invitation.service.names.as_alias("service_names"),
+            Invitation.channel,
+            Invitation.locale,
+            Invitation.questionnaire_id,
+            Invitation.expires_at,
+            Invitation.answered_at,
+        )
+        .where(Invitation.token == token)
+        .output(load_json=True)
+        .first()
+    )
+    if row is None:
+        return None
+    answered = row["answered_at"]
+    return InvitationView(
+        id=row["id"],
+        token=row["token"],
+        agency_id=row["agency_id"],
+        agency_code=row["agency_code"],
+        agency_name=row["agency_name"],
+        agency_names=row["agency_names"] or {},
+        frame_origins=row["frame_origins"] or "",
+        service_id=row["service_id"],
+        service_name=row["service_name"],
+        service_names=row["service_names"] or {},
+        channel=row["channel"],
+        locale=row["locale"],
+        questionnaire_id=row["questionnaire_id"],
+        expires_at=as_utc(row["expires_at"]),
+        answered_at=as_utc(answered) if answered else None,
+    )

@@ -1,0 +1,148 @@
+"""Typed settings, read from the environment only when asked (never at import)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_VAR_DIR = ROOT / "var"
+DATABASE_FILE = "survey.sqlite"  # the embedded database, in the var directory
+SUPPORTED_LOCALES = ("vi", "en", "id")
+DEFAULT_LOCALE = "vi"
+
+
+def parse_networks(text: str) -> tuple[str, ...]:
+    """Networks (``203.0.113.0/24``) from a space- or comma-separated list of addresses or
+    networks; ValueError names the first malformed one. Kept as text: handlers receive the
+    settings through dependency injection, which converts only plain types."""
+    networks = []
+    for item in text.replace(",", " ").split():
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError as error:
+            raise ValueError(
+                f"{item!r} is not an address or network like 203.0.113.7 or 203.0.113.0/24"
+            ) from error
+    return tuple(networks)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service needs to start.
+
+    Attributes
+    ----------
+    database_url:
+        ``sqlite:///path/file.sqlite`` or ``postgresql://user:pass@host:port/db``.
+    secret:
+        Key for the HMAC of transaction references. Changing it breaks
+        idempotency of invitations already issued, so keep it stable.
+    public_url:
+        Base URL printed in invitation links; ``None`` means "the URL the
+        portal called us on".
+    invitation_days:
+        How long an invitation stays answerable.
+    questionnaire_dir / locales_dir:
+        Where the questionnaire data files and gettext catalogs live.
+    max_body_bytes:
+        Requests with a larger body are refused with 413.
+    redis_url:
+        Where the rate-limit counts live, shared by every worker
+        (``redis://host:6379/0``); ``None`` keeps them in process memory.
+    citizen_rate_per_minute / api_rate_per_second:
+        Requests allowed per client address on citizen pages, and per API
+        key on the API; 0 turns the limit off.
+    rate_limit_exempt:
+        Addresses or networks exempt from the citizen-page limit: one-stop
+        counters where many citizens share one tablet.
+    rate_limit_namespace:
+        Prefix of the counters in Redis, for deployments sharing one Redis.
+    """
+
+    database_url: str = f"sqlite:///{DEFAULT_VAR_DIR / DATABASE_FILE}"
+    secret: str = field(default="", repr=False)
+    public_url: str | None = None
+    invitation_days: int = 14
+    questionnaire_dir: Path = ROOT / "questionnaires"
+    locales_dir: Path = ROOT / "locales"
+    max_body_bytes: int = 64 * 1024
+    debug: bool = False
+    redis_url: str | None = field(default=None, repr=False)
+    citizen_rate_per_minute: int = 60
+    api_rate_per_second: int = 100
+    rate_limit_exempt: tuple[str, ...] = ()
+    rate_limit_namespace: str = "survey-rate"
+
+    @property
+    def https(self) -> bool:
+        """Served over HTTPS (by its public URL): staff cookies are then marked Secure."""
+        return bool(self.public_url and self.public_url.startswith("https://"))
+
+    @classmethod
+    def default(cls, name: str) -> Any:
+        """The default of setting ``name``, the one place each default is written."""
+        return next(f.default for f in fields(cls) if f.name == name)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        var_dir = Path(env.get("SURVEY_VAR_DIR", DEFAULT_VAR_DIR))
+
+        def number(variable: str, name: str) -> int:
+            return int(env.get(variable, cls.default(name)))
+
+        return cls(
+            database_url=database_url_from_env(env),
+            secret=env.get("SURVEY_SECRET") or load_or_create_secret(var_dir),
+            public_url=env.get("SURVEY_PUBLIC_URL") or None,
+            invitation_days=number("SURVEY_INVITATION_DAYS", "invitation_days"),
+            questionnaire_dir=Path(
+                env.get("SURVEY_QUESTIONNAIRE_DIR", cls.default("questionnaire_dir"))
+            ),
+            debug=env.get("SURVEY_DEBUG", "") == "1",
+            redis_url=env.get("SURVEY_REDIS_URL") or None,
+            citizen_rate_per_minute=number(
+                "SURVEY_CITIZEN_RATE_PER_MINUTE", "citizen_rate_per_minute"
+            ),
+            api_rate_per_second=number("SURVEY_API_RATE_PER_SECOND", "api_rate_per_second"),
+            rate_limit_exempt=parse_networks(env.get("SURVEY_RATE_LIMIT_EXEMPT", "")),
+            rate_limit_namespace=env.get(
+                "SURVEY_REDIS_NAMESPACE", cls.default("rate_limit_namespace")
+            ),
+        )
+
+
+def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """``DATABASE_URL``, defaulting to the embedded SQLite file under the var directory."""
+    env = os.environ if environ is None else environ
+    var_dir = Path(env.get("SURVEY_VAR_DIR", DEFAULT_VAR_DIR))
+    return env.get("DATABASE_URL") or f"sqlite:///{var_dir / DATABASE_FILE}"
+
+
+def load_or_create_secret(var_dir: Path) -> str:
+    """Read the generated secret from ``var_dir``, creating it once if absent."""
+    path = var_dir / "secret.key"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    # O_EXCL: two workers starting together must not each write a different key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    print(
+        f"warning: SURVEY_SECRET is not set; generated one into {path}. "
+        "Set SURVEY_SECRET in production and keep it stable.",
+        file=sys.stderr,
+    )
+    return value

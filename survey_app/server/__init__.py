@@ -1,0 +1,1 @@
+"""Assembly of the web service: ``create_app`` and what it wires together."""

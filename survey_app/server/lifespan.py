@@ -1,0 +1,46 @@
+"""What the service does when it starts and stops: connect, check, start the writer."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from litestar import Litestar
+from litestar.stores.base import Store
+from piccolo.engine.postgres import PostgresEngine
+
+from survey_app.db.engine import prepare
+from survey_app.definitions.registry import register_questionnaires
+from survey_app.lib.context import AppContext
+from survey_app.submissions.writer import GroupCommitWriter
+
+Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
+
+
+def lifespan(ctx: AppContext, writer: GroupCommitWriter, limits_store: Store) -> Lifespan:
+    """The app's lifespan: the pool, the questionnaire register, the writer, the limits store."""
+    engine = ctx.engine
+
+    @asynccontextmanager
+    async def serving(_: Litestar) -> AsyncIterator[None]:
+        if isinstance(engine, PostgresEngine):
+            await engine.start_connection_pool()
+        try:
+            await prepare(engine)
+            await register_questionnaires(ctx.questionnaires.values())
+            await writer.start()
+            # Everything loaded so far (libraries, catalogs, questionnaires) lives as
+            # long as the process: keep it out of the collector's full passes, which
+            # otherwise scan it all and stall requests for a fifth of a second.
+            gc.freeze()
+            try:
+                async with limits_store:
+                    yield
+            finally:
+                await writer.stop()
+        finally:
+            if isinstance(engine, PostgresEngine):
+                await engine.close_connection_pool()
+
+    return serving

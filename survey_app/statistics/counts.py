@@ -1,0 +1,212 @@
+"""Count tables: the only way statistics read the responses.
+
+Statistics read cells kept in the transaction that stores each response
+(``db.cells``), so their cost grows with the number of cells, not of
+responses. When the filters allow (no channel or locale, whole months, a
+monthly or quarterly period) they read the monthly tables, a few thousand
+rows at any volume; otherwise the day cells. Cells are grouped on their id
+columns and the few agency and service codes are looked up apart, so no
+query joins; the queries go through Piccolo's database-agnostic functions
+and run unchanged on SQLite and PostgreSQL. ``where_filters`` serves the
+microdata export, which reads the responses themselves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from typing import Any
+
+import pandas as pd
+from piccolo.query.functions.aggregate import Sum
+
+from survey_app.db.cells import ANY_REASON, REASON_SEPARATOR
+from survey_app.db.tables import Agency, MonthlyRating, MonthlyReason, ResponseCell, Service
+from survey_app.statistics.filters import FilterError, Filters, period_label
+
+SATISFIED_FROM = 4  # CSAT is the share of ratings 4-5
+NOTHING = -1  # an id no row has: a filter naming an unknown code matches no cell
+
+
+def where_filters(base: Any, filters: Filters) -> Any:
+    """Conditions on ``Response`` columns, reached from ``base`` (the table or a foreign key)."""
+    conditions = [base.overall.is_not_null()]
+    if filters.agency:
+        conditions.append(base.agency.code == filters.agency)
+    if filters.service:
+        conditions.append(base.service.code == filters.service)
+    if filters.channel:
+        conditions.append(base.channel == filters.channel)
+    if filters.locale:
+        conditions.append(base.locale == filters.locale)
+    if filters.essential:
+        conditions.append(base.service.essential.eq(True))
+    if filters.date_from:
+        start = dt.datetime.combine(filters.date_from, dt.time(), tzinfo=dt.UTC)
+        conditions.append(base.submitted_at >= start)
+    if filters.date_to:
+        end = dt.datetime.combine(filters.date_to + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        conditions.append(base.submitted_at < end)
+    combined = conditions[0]
+    for condition in conditions[1:]:
+        combined = combined & condition
+    return combined
+
+
+async def _codes(table: Any) -> dict[int, str]:
+    return {row["id"]: row["code"] for row in await table.select(table.id, table.code)}
+
+
+async def _id_of(table: Any, code: str) -> int:
+    row = await table.select(table.id).where(table.code == code).first()
+    return row["id"] if row else NOTHING
+
+
+def monthly_tables_suffice(
+    filters: Filters, group_by: str | None = None, period: str = "month"
+) -> bool:
+    """Can the monthly tables answer? Not by channel or locale, nor for part of a month."""
+    if filters.channel or filters.locale or group_by == "channel":
+        return False
+    if period not in ("month", "quarter"):
+        return False
+    if filters.date_from and filters.date_from.day != 1:
+        return False
+    return not (filters.date_to and (filters.date_to + dt.timedelta(days=1)).day != 1)
+
+
+async def cell_filters(filters: Filters, table: Any = ResponseCell) -> Any:
+    """Conditions on ``table`` (day cells or a monthly table) for ``filters``."""
+    conditions = [table.responses > 0]
+    if filters.agency:
+        conditions.append(table.agency == await _id_of(Agency, filters.agency))
+    if filters.service:
+        conditions.append(table.service == await _id_of(Service, filters.service))
+    if filters.essential:
+        essential = await Service.select(Service.id).where(Service.essential.eq(True))
+        conditions.append(table.service.is_in([row["id"] for row in essential] or [NOTHING]))
+    if table is ResponseCell:
+        if filters.channel:
+            conditions.append(table.channel == filters.channel)
+        if filters.locale:
+            conditions.append(table.locale == filters.locale)
+    when = table.day if table is ResponseCell else table.month
+    if filters.date_from:
+        conditions.append(when >= filters.date_from)
+    if filters.date_to:
+        conditions.append(when <= filters.date_to)
+    combined = conditions[0]
+    for condition in conditions[1:]:
+        combined = combined & condition
+    return combined
+
+
+def _group_name(group_by: str) -> str:
+    if group_by not in ("agency", "service", "channel"):
+        raise FilterError(f"unknown group_by {group_by!r}: use agency, service or channel")
+    return group_by
+
+
+async def _names(group_by: str) -> dict[Any, str] | None:
+    """How to name the values of a group column: codes for agency and service ids."""
+    if group_by == "agency":
+        return await _codes(Agency)
+    if group_by == "service":
+        return await _codes(Service)
+    return None
+
+
+async def _sum(table: Any, filters: Filters, *names: str) -> pd.DataFrame:
+    """Responses summed over ``table``'s rows by the columns ``names`` (and ``count``)."""
+    columns = [getattr(table, name) for name in names]
+    rows = (
+        await table.select(*columns, Sum(table.responses, alias="count"))
+        .where(await cell_filters(filters, table))
+        .group_by(*columns)
+    )
+    return pd.DataFrame(rows, columns=[*names, "count"])
+
+
+async def rating_counts(filters: Filters, group_by: str) -> pd.DataFrame:
+    """``group, rating, count``: responses per group and overall rating."""
+    name = _group_name(group_by)
+    table = MonthlyRating if monthly_tables_suffice(filters, group_by) else ResponseCell
+    frame = (await _sum(table, filters, name, "rating")).rename(columns={name: "group"})
+    names = await _names(group_by)
+    if names is not None:
+        frame["group"] = frame["group"].map(names)
+    return frame.astype({"rating": "int64", "count": "int64"})
+
+
+def satisfaction_table(ratings: pd.DataFrame, key: str = "group") -> pd.DataFrame:
+    """``key, satisfied, total, rating_sum`` from per-rating counts."""
+    return _roll_up(ratings, [key])
+
+
+def _roll_up(ratings: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Sum per-rating counts over ``keys`` into satisfied, total and the sum of ratings."""
+    if ratings.empty:
+        return pd.DataFrame(columns=[*keys, "satisfied", "total", "rating_sum"])
+    frame = ratings.assign(
+        satisfied=(ratings["rating"] >= SATISFIED_FROM) * ratings["count"],
+        rating_sum=ratings["rating"] * ratings["count"],
+    )
+    table = frame.groupby(keys, sort=True)[["satisfied", "count", "rating_sum"]].sum()
+    return (
+        table.rename(columns={"count": "total"})
+        .reset_index()
+        .astype({"satisfied": "int64", "total": "int64", "rating_sum": "int64"})
+    )
+
+
+async def reason_counts(filters: Filters, group_by: str) -> tuple[pd.DataFrame, dict[str, int]]:
+    """``group, reason, count`` and, per group, how many responses gave any reason."""
+    name = _group_name(group_by)
+    names = await _names(group_by)
+    people: Counter[str] = Counter()
+    counted: Counter[tuple[str, str]] = Counter()
+
+    def label(value: Any) -> str:
+        return str(names[value] if names is not None else value)
+
+    if monthly_tables_suffice(filters, group_by):
+        sums = await _sum(MonthlyReason, filters, name, "reason")
+        for value, reason, n in zip(sums[name], sums["reason"], sums["count"], strict=True):
+            if reason == ANY_REASON:
+                people[label(value)] += int(n)
+            else:
+                counted[label(value), reason] += int(n)
+    else:
+        sums = await _sum(ResponseCell, filters, name, "reasons")
+        for value, reasons, n in zip(sums[name], sums["reasons"], sums["count"], strict=True):
+            if not reasons:
+                continue
+            people[label(value)] += int(n)
+            for reason in reasons.split(REASON_SEPARATOR):
+                counted[label(value), reason] += int(n)
+    table = pd.DataFrame(
+        [(group, reason, n) for (group, reason), n in counted.items()],
+        columns=["group", "reason", "count"],
+    )
+    return table, dict(people)
+
+
+async def daily_rating_counts(filters: Filters, period: str = "day") -> pd.DataFrame:
+    """``agency, day, rating, count``, by UTC day, or by month (its first day) when
+    ``period`` and the filters allow."""
+    if monthly_tables_suffice(filters, period=period):
+        frame = (await _sum(MonthlyRating, filters, "agency", "month", "rating")).rename(
+            columns={"month": "day"}
+        )
+    else:
+        frame = await _sum(ResponseCell, filters, "agency", "day", "rating")
+    frame["agency"] = frame["agency"].map(await _codes(Agency))
+    frame["day"] = [dt.date.fromisoformat(d) if isinstance(d, str) else d for d in frame["day"]]
+    return frame.astype({"rating": "int64", "count": "int64"})
+
+
+def period_table(daily: pd.DataFrame, period: str, by_agency: bool = False) -> pd.DataFrame:
+    """Roll daily counts up to ``period`` (day, week, month, quarter)."""
+    labels = {day: period_label(day, period) for day in set(daily["day"])}
+    frame = daily.assign(period=daily["day"].map(labels))
+    return _roll_up(frame, ["agency", "period"] if by_agency else ["period"])

@@ -1,0 +1,61 @@
+"""Render a statistics result as JSON, CSV or XLSX (a file download with a sensible name)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from typing import Any
+
+import pandas as pd
+from litestar import Response
+from litestar.exceptions import ValidationException
+
+from analysis import MIN_PUBLISHED, suppress
+from analysis.results import json_safe
+from survey_app.lib.media import CSV, XLSX
+
+FORMATS = ("json", "csv", "xlsx")
+# Spreadsheets execute cells starting with these; a leading apostrophe keeps them text.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def check_format(value: str) -> str:
+    if value not in FORMATS:
+        raise ValidationException(
+            detail=f"format must be one of {', '.join(FORMATS)}, not {value!r}"
+        )
+    return value
+
+
+def published(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows resting on fewer than 10 responses lose their values and say so."""
+    return suppress(frame, MIN_PUBLISHED)
+
+
+def neutralize(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for column in out.columns:
+        if not pd.api.types.is_numeric_dtype(out[column]):
+            out[column] = [
+                f"'{v}" if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v
+                for v in out[column]
+            ]
+    return out
+
+
+def render(fmt: str, name: str, body: dict[str, Any], frame: pd.DataFrame) -> Response[Any]:
+    """JSON ``body`` as is, or ``frame`` as a CSV/XLSX download named ``name-<date>.<ext>``."""
+    if fmt == "json":
+        return Response(json_safe(body))
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d")
+    filename = f"{name}-{stamp}.{fmt}"
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    safe = neutralize(frame)
+    if fmt == "csv":
+        # A byte-order mark lets spreadsheet programs read UTF-8 (Vietnamese) correctly.
+        text = "\ufeff" + safe.to_csv(index=False)
+        # Litestar adds "; charset=utf-8" to text/* types itself.
+        return Response(text.encode(), media_type=CSV, headers=headers)
+    buffer = io.BytesIO()
+    safe.to_excel(buffer, index=False, sheet_name=name[:31])
+    return Response(buffer.getvalue(), media_type=XLSX, headers=headers)
