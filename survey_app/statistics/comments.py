@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -15,7 +16,7 @@ from survey_app.db.tables import Comment, Role
 from survey_app.lib.clock import as_utc
 from survey_app.statistics.controller import download
 from survey_app.statistics.counts import where_filters
-from survey_app.statistics.filters import Filters, FiltersDep, parse_filters
+from survey_app.statistics.filters import FiltersDep, parse_filters
 from survey_app.statistics.render import check_format, render
 
 MAX_ROWS = 10_000
@@ -33,43 +34,43 @@ class CommentsController(Controller):
     async def comments(
         self, principal: PrincipalDep, filters: FiltersDep, format: FromQuery[str] = "json"
     ) -> Response[Any]:
-        return await comments_of(principal, filters, format)
-
-
-async def comments_of(reader: Any, filters: Filters, format: str) -> Response[Any]:
-    """The comments ``reader`` may see among those matching ``filters``."""
-    fmt = check_format(format)
-    if reader.role is Role.analyst:
-        own = reader.agency_code
-        if own is None:
-            # An analyst bound to no agency (a key or staff role set up by hand in /admin)
-            # has no "own" comments; without this, no agency filter would mean all of them.
-            raise PermissionDeniedException(
-                detail="An analyst reads the comments of their own agency only, and has none"
+        """Admins read every agency's comments; an analyst those of their own agency."""
+        fmt = check_format(format)
+        if principal.role is Role.analyst:
+            own = principal.agency_code
+            if own is None:
+                # An analyst bound to no agency (a key or staff role set up by hand in /admin)
+                # has no "own" comments; without this, no agency filter would mean all of them.
+                raise PermissionDeniedException(
+                    detail="An analyst reads the comments of their own agency only, and has none"
+                )
+            if filters.agency and filters.agency != own:
+                raise PermissionDeniedException(
+                    detail="An analyst reads the comments of their own agency only"
+                )
+            filters = replace(filters, agency=own)
+        base = Comment.response
+        rows = (
+            await Comment.select(
+                base.agency.code.as_alias("agency"),
+                base.service.code.as_alias("service"),
+                base.submitted_at.as_alias("submitted_at"),
+                base.overall.as_alias("rating"),
+                Comment.question,
+                Comment.text,
             )
-        if filters.agency and filters.agency != own:
-            raise PermissionDeniedException(
-                detail="An analyst reads the comments of their own agency only"
-            )
-        filters = type(filters)(**{**filters.__dict__, "agency": own})
-    base = Comment.response
-    rows = (
-        await Comment.select(
-            base.agency.code.as_alias("agency"),
-            base.service.code.as_alias("service"),
-            base.submitted_at.as_alias("submitted_at"),
-            base.overall.as_alias("rating"),
-            Comment.question,
-            Comment.text,
+            .where(where_filters(base, filters))
+            .order_by(Comment.id, ascending=False)
+            .limit(MAX_ROWS)
         )
-        .where(where_filters(base, filters))
-        .order_by(Comment.id, ascending=False)
-        .limit(MAX_ROWS)
-    )
-    frame = pd.DataFrame(
-        [{**row, "date": as_utc(row.pop("submitted_at")).date().isoformat()} for row in rows],
-        columns=["agency", "service", "rating", "question", "text", "date"],
-    )
-    frame = frame[["agency", "service", "date", "rating", "question", "text"]]
-    body = {"filters": filters.to_dict(), "count": len(frame), "comments": frame.to_dict("records")}
-    return render(fmt, "comments", body, frame)
+        frame = pd.DataFrame(
+            [{**row, "date": as_utc(row.pop("submitted_at")).date().isoformat()} for row in rows],
+            columns=["agency", "service", "rating", "question", "text", "date"],
+        )
+        frame = frame[["agency", "service", "date", "rating", "question", "text"]]
+        body = {
+            "filters": filters.to_dict(),
+            "count": len(frame),
+            "comments": frame.to_dict("records"),
+        }
+        return render(fmt, "comments", body, frame)

@@ -82,6 +82,13 @@ class Outcome:
     errors: tuple[AnswerError, ...] = ()
 
 
+# What a batch comes to: an outcome per submission, or the error that stopped the batch.
+Results = list[Outcome] | list[BaseException]
+
+
+QuestionnaireOf = Callable[[str], Questionnaire | None]
+
+
 @dataclass(frozen=True)
 class Step:
     """A piece of database work the plan needs; ``name`` is a method of the store."""
@@ -134,7 +141,7 @@ def _judge(
     submission: Submission,
     keys: Mapping[str, dict[str, Any]],
     invitations: Mapping[str, dict[str, Any]],
-    questionnaire_of: Callable[[str], Questionnaire | None],
+    questionnaire_of: QuestionnaireOf,
     now: dt.datetime,
 ) -> Outcome | _Accepted:
     """Everything that can be decided before writing, in the order the API promises."""
@@ -175,7 +182,7 @@ def _judge(
 def plan_batch(
     batch: list[Submission],
     now: dt.datetime,
-    questionnaire_of: Callable[[str], Questionnaire | None],
+    questionnaire_of: QuestionnaireOf,
 ) -> Generator[Step, Any, list[Outcome]]:
     """Decide and write a batch inside the caller's transaction; one outcome per submission.
 

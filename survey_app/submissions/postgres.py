@@ -26,11 +26,12 @@ from survey_app.submissions.plan import (
     KEY_COLUMNS,
     RESPONSE_COLUMNS,
     Outcome,
+    QuestionnaireOf,
+    Results,
     Step,
     Submission,
     plan_batch,
 )
-from survey_app.submissions.writer import WRITER_NAME, QuestionnaireOf, Results
 
 log = logging.getLogger("survey.writer")
 
@@ -42,8 +43,9 @@ RETRYABLE = (
 
 
 class PostgresStore:
-    def __init__(self, dsn: str, questionnaire_of: QuestionnaireOf) -> None:
+    def __init__(self, dsn: str, questionnaire_of: QuestionnaireOf, name: str) -> None:
         self._dsn = dsn
+        self._name = name  # the connection's application_name
         self._questionnaire_of = questionnaire_of
         self._connection: asyncpg.Connection | None = None
 
@@ -60,7 +62,7 @@ class PostgresStore:
             try:
                 if self._connection is None or self._connection.is_closed():
                     self._connection = await asyncpg.connect(
-                        self._dsn, timeout=5, server_settings={"application_name": WRITER_NAME}
+                        self._dsn, timeout=5, server_settings={"application_name": self._name}
                     )
                 async with self._connection.transaction():
                     plan = plan_batch(batch, utcnow(), self._questionnaire_of)

@@ -29,21 +29,22 @@ from survey_app.submissions.plan import (
     KEY_COLUMNS,
     RESPONSE_COLUMNS,
     Outcome,
+    QuestionnaireOf,
+    Results,
     Step,
     Submission,
     plan_batch,
 )
-from survey_app.submissions.writer import WRITER_NAME, QuestionnaireOf, Results
 
 log = logging.getLogger("survey.writer")
 
 
 class SqliteStore:
-    def __init__(self, path: str, questionnaire_of: QuestionnaireOf) -> None:
+    def __init__(self, path: str, questionnaire_of: QuestionnaireOf, name: str) -> None:
         self._path = path
         self._questionnaire_of = questionnaire_of
         # One thread: the connection is only ever used from it.
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=WRITER_NAME)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self._connection: sqlite3.Connection | None = None
 
     async def open(self) -> None:

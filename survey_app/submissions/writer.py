@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -25,17 +24,16 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
 
-from questionnaires import Questionnaire
-from survey_app.submissions.plan import Outcome, Submission
+from survey_app.submissions.plan import Outcome, QuestionnaireOf, Results, Submission
+from survey_app.submissions.postgres import PostgresStore
+from survey_app.submissions.sqlite import SqliteStore
 
 log = logging.getLogger("survey.writer")
 
 MAX_BATCH = 256
 WRITER_NAME = "survey-writer"  # its thread's name, and its PostgreSQL application_name
 
-QuestionnaireOf = Callable[[str], Questionnaire | None]
 Pending = tuple[Submission, asyncio.Future[Outcome]]
-Results = list[Outcome] | list[BaseException]
 
 
 class BatchStore(Protocol):
@@ -123,15 +121,10 @@ def _settle(future: asyncio.Future[Outcome], outcome: Outcome | BaseException) -
 
 def writer_for(engine: Engine, questionnaire_of: QuestionnaireOf) -> GroupCommitWriter:
     """The writer for ``engine`` (not started: the app's lifespan starts and stops it)."""
-    # Imported here: the stores build on this module (its names and types).
     if isinstance(engine, SQLiteEngine):
-        from survey_app.submissions.sqlite import SqliteStore
-
-        return GroupCommitWriter(SqliteStore(engine.path, questionnaire_of))
+        return GroupCommitWriter(SqliteStore(engine.path, questionnaire_of, WRITER_NAME))
     if isinstance(engine, PostgresEngine):
-        from survey_app.submissions.postgres import PostgresStore
-
-        return GroupCommitWriter(PostgresStore(engine.config["dsn"], questionnaire_of))
+        return GroupCommitWriter(PostgresStore(engine.config["dsn"], questionnaire_of, WRITER_NAME))
     raise TypeError(f"no submission writer for {type(engine).__name__}")
 
 
