@@ -17,7 +17,7 @@ from survey_app.auth.guards import PrincipalDep, portal_key
 from survey_app.db.tables import Channel
 from survey_app.invitations import service as invitations
 from survey_app.lib.context import AppContext, Ctx
-from survey_app.lib.errors import JSON_BODY_ERRORS
+from survey_app.lib.exceptions import JSON_BODY_ERRORS
 from survey_app.lib.openapi import BODY_ERRORS, Locale, StrictJSON
 
 

@@ -23,7 +23,7 @@ from litestar.status_codes import HTTP_201_CREATED
 
 from survey_app.auth.apikeys import hash_key
 from survey_app.auth.guards import CHALLENGE, bearer_key, portal_key_checked_in_batch
-from survey_app.lib.errors import JSON_BODY_ERRORS, Conflict, Gone
+from survey_app.lib.exceptions import JSON_BODY_ERRORS, Conflict, Gone
 from survey_app.lib.openapi import BODY_ERRORS, Locale, StrictJSON
 from survey_app.submissions.plan import Outcome, Submission, Verdict
 from survey_app.submissions.writer import WriterDep
