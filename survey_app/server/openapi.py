@@ -14,5 +14,5 @@ def openapi_config() -> OpenAPIConfig:
         title="Citizen satisfaction survey API",
         version="1.0.0",
         render_plugins=[ScalarRenderPlugin()],
-        openapi_router=Router("/schema", route_handlers=[], opt=PUBLIC),
+        openapi_router=Router("/schema", route_handlers=[], opt=PUBLIC, include_in_schema=False),
     )
