@@ -22,6 +22,25 @@ from analysis.tables import satisfied_total
 
 MIN_RESPONSES = 30
 DEFAULT_TARGET = 0.95
+# How a group reads against the target, from its 95% interval (monitoring, not a test
+# across the family: each agency is judged on its own interval).
+MEETS, BELOW, INCONCLUSIVE = "meets", "below", "inconclusive"
+
+
+def target_status(ci_low: np.ndarray, ci_high: np.ndarray, target: float) -> list[str | None]:
+    """``meets`` when the whole interval is at or above ``target``, ``below`` when it is
+    wholly under it, ``inconclusive`` when it straddles it; None without an interval."""
+    statuses: list[str | None] = []
+    for low, high in zip(ci_low, ci_high, strict=True):
+        if np.isnan(low) or np.isnan(high):
+            statuses.append(None)
+        elif low >= target:
+            statuses.append(MEETS)
+        elif high < target:
+            statuses.append(BELOW)
+        else:
+            statuses.append(INCONCLUSIVE)
+    return statuses
 
 
 @dataclass(frozen=True)
@@ -42,8 +61,9 @@ class SatisfactionComparison:
     groups : DataFrame
         ``group, satisfied, total, csat, ci_low, ci_high, diff, diff_low,
         diff_high, p_value, p_adjusted, significant, insufficient, test``,
-        ``target_p_value, target_p_adjusted, below_target`` and, when the
-        table has ``rating_sum``, ``mean_rating``.
+        ``target_p_value, target_p_adjusted, below_target``, ``target_status``
+        (``meets`` / ``below`` / ``inconclusive`` from the interval against the
+        target) and, when the table has ``rating_sum``, ``mean_rating``.
     overall : Overall
         All groups together, with its Wilson interval.
     test : Homogeneity
@@ -141,6 +161,9 @@ def compare_satisfaction(
     groups["target_p_value"] = np.asarray(target_p, dtype=float)
     groups["target_p_adjusted"] = holm(groups["target_p_value"])
     groups["below_target"] = (groups["target_p_adjusted"] < SIGNIFICANCE).fillna(False).astype(bool)
+    groups["target_status"] = target_status(
+        groups["ci_low"].to_numpy(dtype=float), groups["ci_high"].to_numpy(dtype=float), target
+    )
     low, high = wilson(all_satisfied, all_total)
     test = homogeneity(np.column_stack([satisfied, total - satisfied]))
     return SatisfactionComparison(
@@ -157,6 +180,9 @@ def compare_satisfaction(
             f"{HOLM} adjustment across groups",
             f"target {target:g}: one-sided exact binomial test (CSAT below target), "
             f"{HOLM}-adjusted",
+            f"target status: {MEETS} when the 95% interval lies at or above the target, "
+            f"{BELOW} when it lies wholly under it, {INCONCLUSIVE} when it contains it "
+            "(each group on its own interval, no adjustment across groups)",
             test.method,
             f"fewer than {MIN_RESPONSES} responses: marked insufficient",
         ],

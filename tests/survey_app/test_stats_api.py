@@ -61,6 +61,7 @@ def test_satisfaction_json_matches_analysis(http, seeded):
         assert got[row.group]["p_adjusted"] == pytest.approx(row.p_adjusted)
         assert got[row.group]["mean_rating"] == pytest.approx(row.mean_rating)
         assert got[row.group]["significant"] == row.significant
+        assert got[row.group]["target_status"] == row.target_status
     assert body["overall"]["csat"] == pytest.approx(expected.overall.csat)
 
 
@@ -74,6 +75,7 @@ def test_satisfaction_csv_and_xlsx_parse_back(http, seeded):
     assert 'filename="satisfaction-' in as_csv.headers["content-disposition"]
     rows = {r["group"]: r for r in csv.DictReader(io.StringIO(as_csv.content.decode("utf-8-sig")))}
     assert float(rows["MOF"]["csat"]) == pytest.approx(expected.loc["MOF", "csat"])
+    assert rows["MOF"]["target_status"] == expected.loc["MOF", "target_status"]
     assert rows["TINY"]["csat"] == ""
     assert rows["TINY"]["suppressed"] == "True"
     as_xlsx = http.get(
