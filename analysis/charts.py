@@ -15,8 +15,10 @@ import matplotlib
 matplotlib.use("Agg")
 
 import numpy as np
+import pandas as pd
 from babel.numbers import format_percent
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter
 
 from analysis.intervals import ALPHA
@@ -48,6 +50,30 @@ def _figure(width: float, height: float) -> Figure:
     return figure
 
 
+def _numbers(column: pd.Series) -> np.ndarray:
+    # A published (suppressed) result holds its blanks as NaN in object columns.
+    return pd.to_numeric(column, errors="coerce").to_numpy(float)
+
+
+def _flags(column: pd.Series) -> np.ndarray:
+    # NaN, a suppressed flag, is truthy: bool(nan) would mark the row.
+    return column.eq(True).to_numpy(bool)
+
+
+def _low_limit(*values: object) -> float:
+    shown = np.concatenate([np.ravel(np.asarray(v, dtype=float)) for v in values])
+    shown = shown[np.isfinite(shown)]
+    return max(0.0, float(shown.min()) - 0.05) if shown.size else 0.0
+
+
+def _literal(figure: Figure) -> Figure:
+    """Agency names, reason labels and titles are data: a "$" in them must not start
+    mathtext, which garbles the text between two of them or fails on render."""
+    for text in figure.findobj(Text):
+        text.set_parse_math(False)
+    return figure
+
+
 def target_label(t: gettext_module.NullTranslations, target: float, locale: str) -> str:
     return t.gettext("Target %(target)s") % {"target": format_percent(target, locale=locale)}
 
@@ -68,31 +94,32 @@ def trend_chart(
     ax = figure.axes[0]
     periods = result.periods
     x = np.arange(len(periods))
+    csat, ci_low, lcl = (_numbers(periods[c]) for c in ("csat", "ci_low", "lcl"))
     ax.fill_between(
         x,
-        periods["ci_low"],
-        periods["ci_high"],
+        ci_low,
+        _numbers(periods["ci_high"]),
         color=BLUE,
         alpha=0.18,
         linewidth=0,
         label=t.gettext("%(level)s confidence interval") % {"level": _level(locale)},
     )
-    ax.plot(x, periods["csat"], color=BLUE, marker="o", label=t.gettext("Satisfaction"))
+    ax.plot(x, csat, color=BLUE, marker="o", label=t.gettext("Satisfaction"))
     ax.step(
         x,
-        periods["ucl"],
+        _numbers(periods["ucl"]),
         where="mid",
         color=GREY,
         linestyle=":",
         linewidth=1,
         label=t.gettext("Control limits (3 sigma)"),
     )
-    ax.step(x, periods["lcl"], where="mid", color=GREY, linestyle=":", linewidth=1)
-    flagged = periods["out_of_control"].to_numpy(bool)
+    ax.step(x, lcl, where="mid", color=GREY, linestyle=":", linewidth=1)
+    flagged = _flags(periods["out_of_control"])
     if flagged.any():
         ax.scatter(
             x[flagged],
-            periods["csat"][flagged],
+            csat[flagged],
             s=90,
             facecolors="none",
             edgecolors=RED,
@@ -100,11 +127,12 @@ def trend_chart(
             zorder=5,
             label=t.gettext("Unusual period"),
         )
+    other = np.full(len(x), np.nan)
     if comparison is not None:
-        other = comparison.periods.set_index("period").reindex(periods["period"])
+        other = _numbers(comparison.periods.set_index("period")["csat"].reindex(periods["period"]))
         ax.plot(
             x,
-            other["csat"],
+            other,
             color=GREY,
             marker=".",
             linestyle="--",
@@ -126,11 +154,13 @@ def trend_chart(
     )
     ax.set_ylabel(t.gettext("Share satisfied (ratings 4-5)"))
     _percent_axis(ax.yaxis, locale)
-    ax.set_ylim(max(0.0, float(np.nanmin(periods["ci_low"])) - 0.05), 1.0)
+    # Everything drawn, not only the ribbon: a national line or a target far
+    # below a good agency's intervals would fall outside the axis.
+    ax.set_ylim(_low_limit(ci_low, csat, lcl, other, [] if target is None else [target]), 1.0)
     ax.set_title(title or t.gettext("Satisfaction over time"))
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="lower left", fontsize=8, frameon=False, ncols=2)
-    return figure
+    return _literal(figure)
 
 
 def reason_chart(
@@ -154,30 +184,35 @@ def reason_chart(
         data = result.cells[result.cells["group"] == str(group)]
         if data.empty:
             raise ValueError(f"no group {group!r} in this breakdown")
-    data = data.sort_values("share", na_position="first")
+    data = data.assign(share=_numbers(data["share"])).sort_values("share", na_position="first")
     figure = _figure(7.5, 0.5 * len(data) + 1.4)
     ax = figure.axes[0]
     y = np.arange(len(data))
     share = data["share"].to_numpy(float)
+    low, high = _numbers(data["ci_low"]), _numbers(data["ci_high"])
+    residual = np.nan_to_num(_numbers(data["adjusted_residual"]))
     colours = [
         (RED if r > 0 else GREEN) if s else BLUE
-        for s, r in zip(data["significant"], data["adjusted_residual"].fillna(0), strict=True)
+        for s, r in zip(_flags(data["significant"]), residual, strict=True)
     ]
-    errors = np.vstack(
-        [share - data["ci_low"].to_numpy(float), data["ci_high"].to_numpy(float) - share]
-    )
-    ax.barh(y, share, color=colours, xerr=np.nan_to_num(errors), capsize=3, ecolor="#333")
+    # A Wilson bound at a share of 0 or 1 can sit a rounding error on the wrong
+    # side of the share, and matplotlib refuses a negative whisker; a missing
+    # bound (no respondents, suppressed) gets no whisker.
+    errors = np.nan_to_num(np.clip(np.vstack([share - low, high - share]), 0.0, None))
+    ax.barh(y, share, color=colours, xerr=errors, capsize=3, ecolor="#333")
     names = [(labels or {}).get(r, r) for r in data["reason"]]
     ax.set_yticks(y, names)
     for yi, value in zip(y, share, strict=True):
         if np.isfinite(value):
             ax.text(value, yi + 0.3, format_percent(value, locale=locale), fontsize=8, color="#333")
     _percent_axis(ax.xaxis, locale)
-    ax.set_xlim(0, min(1.0, float(np.nanmax(data["ci_high"])) + 0.1) if len(data) else 1.0)
+    shown = np.concatenate([high, share])
+    shown = shown[np.isfinite(shown)]
+    ax.set_xlim(0, min(1.0, float(shown.max()) + 0.1) if shown.size else 1.0)
     ax.set_xlabel(t.gettext("Share of responses"))
     ax.set_title(title or t.gettext("Reasons for dissatisfaction"))
     ax.grid(axis="x", alpha=0.3)
-    return figure
+    return _literal(figure)
 
 
 def forest_chart(
@@ -234,7 +269,7 @@ def forest_chart(
     ax.set_title(title or t.gettext("Satisfaction by agency (* significant difference)"))
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8, frameon=False)
-    return figure
+    return _literal(figure)
 
 
 def save(figure: Figure, target: str | Path | IO[bytes], format: str = "svg") -> None:

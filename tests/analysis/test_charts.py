@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import html
+import re
 import warnings
 from pathlib import Path
 
+import matplotlib
+import numpy as np
 import pandas as pd
 import pytest
 from babel.numbers import format_percent
 from babel.support import Translations
 from matplotlib import font_manager
+from matplotlib.collections import LineCollection
 from matplotlib.text import Text
 
 import analysis
@@ -161,3 +167,169 @@ def test_localized_number_format_on_axis(locale):
 def test_save_refuses_an_unknown_format(tmp_path):
     with pytest.raises(ValueError, match="svg"):
         charts.save(charts.trend_chart(trend_result()), tmp_path / "x.gif", "gif")
+
+
+def render_both(figure):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert charts.render(figure, "svg").startswith(b"<?xml")
+        assert charts.render(figure, "png").startswith(b"\x89PNG")
+
+
+def test_reason_chart_draws_zero_shares():
+    # Shares of respondents: MIC never mentions "slow", HN mentions only
+    # "portal_error" and every HN respondent does, so its interval ends at 0 and 1.
+    breakdown = analysis.reason_breakdown(
+        pd.DataFrame(
+            {
+                "group": ["MIC"] * 3 + ["HN"] * 3,
+                "reason": ["slow", "portal_error", "other"] * 2,
+                "count": [0, 5, 7, 0, 0, 9],
+            }
+        ),
+        respondents={"MIC": 20, "HN": 9},
+    )
+    for group in ("MIC", "HN", None):
+        render_both(charts.reason_chart(breakdown, group=group))
+
+
+def test_reason_chart_whiskers_never_negative_or_missing():
+    breakdown = analysis.reason_breakdown(
+        pd.DataFrame({"group": ["MIC"] * 4, "reason": list("abcd"), "count": [3, 4, 5, 6]})
+    )
+    cells = breakdown.cells.copy()
+    # Bounds a rounding error past the share, and bounds that are missing.
+    cells["ci_low"] = cells["share"] + [1e-17, 0.0, float("nan"), float("nan")]
+    cells["ci_high"] = cells["share"] - [0.0, 1e-16, float("nan"), 0.0]
+    figure = charts.reason_chart(dataclasses.replace(breakdown, cells=cells), group="MIC")
+    render_both(figure)
+    whiskers = [
+        segment
+        for collection in figure.findobj(LineCollection)
+        for segment in collection.get_segments()
+    ]
+    assert whiskers
+    assert all(np.isfinite(segment).all() for segment in whiskers)
+
+
+DOLLAR_NAMES = ["Cục $ Thuế", "Phí $5 $10", "Phí $5 và $10", "Phí $5_$10"]
+
+
+def svg_plain_texts(figure):
+    # As real <text> elements, one string per Text, the SVG shows what the
+    # reader sees: mathtext would split the string into styled glyphs.
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        svg = charts.render(figure, "svg").decode()
+    return {html.unescape(s) for s in re.findall(r"<text\b[^>]*>([^<]*)</text>", svg)}
+
+
+def dollar_figures():
+    first, second, third, fourth = DOLLAR_NAMES
+    agencies = analysis.compare_satisfaction(
+        pd.DataFrame({"group": ["a", "b"], "satisfied": [50, 60], "total": [100, 100]})
+    )
+    reasons = analysis.reason_breakdown(
+        pd.DataFrame({"group": ["a", "a"], "reason": ["fee", "tax"], "count": [3, 4]})
+    )
+    return {
+        "trend": (
+            charts.trend_chart(
+                trend_result(), title=first, comparison=trend_result(), comparison_label=second
+            ),
+            {first, second},
+        ),
+        "forest": (
+            charts.forest_chart(agencies, labels={"a": first, "b": fourth}, title=third),
+            {first, third, fourth},
+        ),
+        "reasons": (
+            charts.reason_chart(
+                reasons, group="a", labels={"fee": second, "tax": fourth}, title=third
+            ),
+            {second, third, fourth},
+        ),
+    }
+
+
+@pytest.mark.parametrize("kind", ["trend", "forest", "reasons"])
+def test_dollar_signs_are_drawn_literally(kind):
+    figure, names = dollar_figures()[kind]
+    render_both(figure)
+    texts = [text for text in drawn_texts(figure) if "$" in text.get_text()]
+    assert {name for name in names if any(name in t.get_text() for t in texts)} == names
+    assert [t.get_text() for t in texts if t.get_parse_math()] == []
+    plain = svg_plain_texts(figure)
+    assert [name for name in names if not any(name in s for s in plain)] == []
+
+
+def suppressed(result, attribute):
+    # What a publication would show: every row resting on too few responses blanked.
+    frame = analysis.suppress(getattr(result, attribute), min_count=10**9)
+    return dataclasses.replace(result, **{attribute: frame})
+
+
+def without_intervals(result):
+    periods = result.periods.assign(csat=np.nan, ci_low=np.nan, ci_high=np.nan)
+    return dataclasses.replace(result, periods=periods.assign(lcl=np.nan, ucl=np.nan))
+
+
+def one_period():
+    return analysis.trend(pd.DataFrame({"period": ["2026-01"], "satisfied": [8], "total": [10]}))
+
+
+def edge_cases():
+    one_agency = analysis.compare_satisfaction(
+        pd.DataFrame({"group": ["MIC"], "satisfied": [8], "total": [10]})
+    )
+    reasons = analysis.reason_breakdown(
+        pd.DataFrame(
+            {"group": ["MIC", "MIC", "HN", "HN"], "reason": ["a", "b"] * 2, "count": [3, 4, 0, 0]}
+        )
+    )
+    return {
+        "trend with one period": lambda: charts.trend_chart(
+            one_period(), target=0.95, comparison=one_period()
+        ),
+        "trend without any interval": lambda: charts.trend_chart(
+            without_intervals(trend_result()), target=0.95
+        ),
+        "trend, every period suppressed": lambda: charts.trend_chart(
+            suppressed(trend_result(), "periods"), comparison=suppressed(trend_result(), "periods")
+        ),
+        "forest with one agency": lambda: charts.forest_chart(one_agency, target=0.95),
+        "forest, every agency suppressed": lambda: charts.forest_chart(
+            suppressed(one_agency, "groups")
+        ),
+        "reasons of a group without answers": lambda: charts.reason_chart(reasons, group="HN"),
+        "reasons, every cell suppressed": lambda: charts.reason_chart(
+            suppressed(reasons, "cells"), group="MIC"
+        ),
+    }
+
+
+@pytest.mark.parametrize("case", list(edge_cases()))
+def test_charts_draw_every_valid_input(case):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        figure = edge_cases()[case]()
+    render_both(figure)
+
+
+def test_suppressed_periods_are_not_marked_unusual():
+    figure = charts.trend_chart(suppressed(trend_result(), "periods"))
+    legend = figure.axes[0].get_legend()
+    assert "Unusual period" not in [t.get_text() for t in legend.get_texts()]
+
+
+def test_trend_axis_shows_the_comparison_and_the_target():
+    months = [f"2026-{m:02d}" for m in range(1, 7)]
+    own = analysis.trend(
+        pd.DataFrame({"period": months, "satisfied": [960, 955, 970, 965, 962, 968], "total": 1000})
+    )
+    national = analysis.trend(
+        pd.DataFrame({"period": months, "satisfied": [700, 720, 710, 690, 705, 715], "total": 1000})
+    )
+    figure = charts.trend_chart(own, comparison=national, target=0.8)
+    bottom, top = figure.axes[0].get_ylim()
+    assert bottom <= national.periods["csat"].min()
+    assert top >= 0.97
