@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.contingency_tables import Table
 
 from analysis.intervals import wilson
 from analysis.results import frame_text, json_safe
@@ -156,6 +155,22 @@ def _overall(reasons: list, counts: np.ndarray, denominator: int) -> pd.DataFram
     )
 
 
+def adjusted_residuals(counts: np.ndarray) -> np.ndarray:
+    """Haberman's (1973) adjusted residuals of a table with no empty row or column.
+
+    (O - E) / sqrt(E (1 - row/N) (1 - col/N)) on the counts as observed.
+    Not statsmodels' ``Table.standardized_resids``: its default
+    ``shift_zeros=True`` adds 0.5 to every cell as soon as one is zero, which
+    shrinks every residual and parts them from the chi-square of the table.
+    """
+    counts = np.asarray(counts, dtype=float)
+    n = counts.sum()
+    row = counts.sum(axis=1, keepdims=True) / n
+    col = counts.sum(axis=0, keepdims=True) / n
+    expected = n * row * col
+    return (counts - expected) / np.sqrt(expected * (1 - row) * (1 - col))
+
+
 def _single(frame, wide, groups, reasons, counts) -> ReasonBreakdown:
     row_totals = counts.sum(axis=1)
     cells, denominators = _cells(counts, groups, reasons, row_totals)
@@ -163,7 +178,7 @@ def _single(frame, wide, groups, reasons, counts) -> ReasonBreakdown:
     rows, cols = row_totals > 0, counts.sum(axis=0) > 0
     if rows.sum() >= 2 and cols.sum() >= 2:
         kept = counts[np.ix_(rows, cols)]
-        residuals[np.ix_(rows, cols)] = Table(kept).standardized_resids
+        residuals[np.ix_(rows, cols)] = adjusted_residuals(kept)
     cells["adjusted_residual"] = residuals.reshape(-1)
     cells["p_value"] = 2 * stats.norm.sf(np.abs(cells["adjusted_residual"]))
     cells["p_adjusted"] = holm(cells["p_value"])
@@ -178,7 +193,8 @@ def _single(frame, wide, groups, reasons, counts) -> ReasonBreakdown:
         method=[
             "95% Wilson score interval",
             test.method,
-            "Haberman adjusted residuals, two-sided normal p-values",
+            "Haberman adjusted residuals on the observed counts (no 0.5 added to "
+            "zero cells), two-sided normal p-values",
             f"{HOLM} adjustment across all cells",
         ],
         table=frame,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -9,7 +11,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
-from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
+from statsmodels.tools.sm_exceptions import ModelWarning, PerfectSeparationWarning
 
 from analysis.intervals import newcombe, wilson
 from analysis.results import fmt, frame_text, json_safe
@@ -108,20 +110,120 @@ def _periods(table: pd.DataFrame, keys: tuple[str, ...], what: str) -> pd.DataFr
     return frame
 
 
+# The spellings the service writes (statistics.filters.period_label), month and day
+# numbers with or without a leading zero, and one running number ("7", "2026", "p07").
+_DAY = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
+_WEEK = re.compile(r"(\d{4})-?W(\d{1,2})", re.IGNORECASE)
+_MONTH = re.compile(r"(\d{4})-(\d{1,2})")
+_QUARTER = re.compile(r"(\d{4})-?Q([1-4])", re.IGNORECASE)
+_NUMBERED = re.compile(r"(\D*?)([+-]?\d+)(\D*)")
+SPELLINGS = "2026-03-07, 2026-W10, 2026-03 or 2026-3, 2026-Q1, or numbers (2026, 7, p07)"
+
+
+def _period_key(label: object) -> tuple[tuple[str, ...], int] | None:
+    """(kind of spelling, position in time) of one label; None when it names no position."""
+    if isinstance(label, bool | np.bool_):
+        return None
+    if isinstance(label, pd.Period):
+        return ("period", label.freqstr), int(label.ordinal)
+    if isinstance(label, dt.datetime | np.datetime64):
+        return ("date and time",), int(pd.Timestamp(label).value)
+    if isinstance(label, dt.date):
+        return ("day",), label.toordinal()
+    if isinstance(label, int | np.integer):
+        return ("number", "", ""), int(label)
+    if isinstance(label, float | np.floating):
+        return (("number", "", ""), int(label)) if float(label).is_integer() else None
+    text = str(label).strip()
+    try:
+        if m := _DAY.fullmatch(text):
+            return ("day",), dt.date(int(m[1]), int(m[2]), int(m[3])).toordinal()
+        if m := _WEEK.fullmatch(text):
+            return ("ISO week",), dt.date.fromisocalendar(int(m[1]), int(m[2]), 1).toordinal()
+        if m := _MONTH.fullmatch(text):
+            return ("month",), dt.date(int(m[1]), int(m[2]), 1).toordinal()
+        if m := _QUARTER.fullmatch(text):
+            return ("quarter",), dt.date(int(m[1]), 3 * int(m[2]) - 2, 1).toordinal()
+    except ValueError:  # month 13, ISO week 54, 31 February...
+        return None
+    if m := _NUMBERED.fullmatch(text):
+        # "p07" and "wave 7" count on one scale only with the same prefix and suffix.
+        return ("number", m[1], m[3]), int(m[2])
+    return None
+
+
+def _kind_name(kind: tuple[str, ...]) -> str:
+    if kind[0] == "number" and (kind[1] or kind[2]):
+        return f"numbered {kind[1]}#{kind[2]}"
+    return kind[0]
+
+
+def period_positions(labels: pd.Series, *, what: str) -> np.ndarray:
+    """Where each period label lies in time (an integer per label, larger is later).
+
+    Labels are read as dates, ISO weeks, months, quarters or running numbers, so
+    that ``2026-10`` comes after ``2026-9`` and ``2026-W9`` before ``2026-W10``;
+    text order would scramble them. Every label must use one kind of spelling;
+    ValueError otherwise, or when a label names no point in time.
+    """
+    kinds: dict[tuple[str, ...], str] = {}
+    positions, unplaced = [], set()
+    for label in labels:
+        key = _period_key(label)
+        if key is None:
+            unplaced.add(str(label))
+            continue
+        kinds.setdefault(key[0], str(label))
+        positions.append(key[1])
+    if unplaced:
+        raise ValueError(
+            f"{what}: period label(s) {', '.join(sorted(unplaced)[:3])} cannot be put in "
+            f"time order; write periods as {SPELLINGS}"
+        )
+    if len(kinds) > 1:
+        shown = ", ".join(f"{label} ({_kind_name(kind)})" for kind, label in kinds.items())
+        raise ValueError(f"{what}: period labels mix spellings: {shown}; use one throughout")
+    return np.array(positions, dtype=np.int64)
+
+
+def _refuse_repeats(frame: pd.DataFrame, position: np.ndarray, by: list[str], what: str) -> None:
+    """Two spellings of one period (2026-1 and 2026-01) would count it twice."""
+    keyed = frame.assign(_position=position)
+    repeated = keyed.duplicated(subset=[*by, "_position"], keep=False)
+    if repeated.any():
+        first = keyed.loc[repeated].sort_values("_position", kind="stable")
+        first = first[first["_position"] == first["_position"].iloc[0]]
+        labels = " and ".join(str(label) for label in first["period"].iloc[:2])
+        where = "".join(f" for {first[key].iloc[0]}" for key in by)
+        raise ValueError(f"{what}: period labels {labels} name the same period{where}")
+
+
 def trend(table: pd.DataFrame) -> TrendResult:
     """Per-period CSAT, p-chart, logistic trend test and last-period change.
 
     ``table`` has ``period, satisfied, total`` and optionally ``score``
-    (numeric period scores replacing the index 0, 1, 2, ...).
+    (numeric period scores replacing the index 0, 1, 2, ...). Periods are put
+    in time order from their labels (see :func:`period_positions`); labels that
+    name no point in time (``"<1"``, ``"1-2"``) are ordered by ``score`` when it
+    is given and refused otherwise.
     """
     frame = _periods(table, ("period",), "trend table")
-    frame = frame.sort_values("period", kind="stable").reset_index(drop=True)
     if "score" in frame.columns:
         score = pd.to_numeric(frame["score"], errors="coerce")
         if score.isna().any():
             raise ValueError("trend table: column 'score' must hold numbers")
         frame["score"] = score.astype(float)
+    try:
+        position = period_positions(frame["period"], what="trend table")
+    except ValueError as unordered:
+        if "score" not in frame.columns:
+            raise ValueError(f"{unordered}, or give each period a numeric 'score'") from None
+        order, ordering = frame["score"].to_numpy(), "periods in order of their scores"
     else:
+        _refuse_repeats(frame, position, [], "trend table")
+        order, ordering = position, "periods in time order of their labels"
+    frame = frame.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)
+    if "score" not in frame.columns:
         frame["score"] = np.arange(len(frame), dtype=float)
     satisfied = frame["satisfied"].to_numpy()
     total = frame["total"].to_numpy()
@@ -147,6 +249,7 @@ def trend(table: pd.DataFrame) -> TrendResult:
         trend_test=_trend_test(satisfied, total, frame["score"].to_numpy()),
         last_change=_last_change(periods),
         method=[
+            ordering,
             "CSAT = share of ratings 4-5; 95% Wilson score interval",
             f"p-chart: centre line = pooled CSAT, limits at {SIGMA} sigma per period",
             "trend: binomial logistic regression on the period score (Wald interval and p)",
@@ -167,15 +270,18 @@ def _fit_binomial(endog: np.ndarray, exog: np.ndarray):  # type: ignore[no-untyp
 
     statsmodels warns of "perfect separation" whenever grouped proportions are
     fitted exactly (a saturated model), which is no problem here, so that
-    warning is silenced and real separation is judged from the estimates.
+    warning is silenced and real separation is judged from the estimates. Any
+    other model warning (no convergence, a rank-deficient design) means the
+    estimates cannot be trusted; it is turned into "no fit" rather than let out
+    (statsmodels sets its warnings to "always" when imported).
     """
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PerfectSeparationWarning)
-        warnings.simplefilter("error", ConvergenceWarning)
+        warnings.simplefilter("error", ModelWarning)
         warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("ignore", PerfectSeparationWarning)
         try:
             fit = sm.GLM(endog, exog, family=sm.families.Binomial()).fit()
-        except (ConvergenceWarning, RuntimeWarning, np.linalg.LinAlgError, ValueError):
+        except (ModelWarning, RuntimeWarning, np.linalg.LinAlgError, ValueError):
             return None
     params, bse = np.asarray(fit.params), np.asarray(fit.bse)
     if not (np.all(np.isfinite(params)) and np.all(np.isfinite(bse))):
@@ -307,12 +413,19 @@ class TrendComparison:
 
 
 def compare_trends(table: pd.DataFrame) -> TrendComparison:
-    """Likelihood-ratio test that groups share one trend (``group, period, satisfied, total``)."""
-    frame = _periods(table, ("group", "period"), "trend comparison table")
+    """Likelihood-ratio test that groups share one trend (``group, period, satisfied, total``).
+
+    Periods are put in time order from their labels (:func:`period_positions`).
+    A group with responses in one period only has no slope of its own: it is
+    left out of the test and named in ``method``, and ``df`` counts only the
+    interactions that can be estimated.
+    """
+    what = "trend comparison table"
+    frame = _periods(table, ("group", "period"), what)
     frame["group"] = frame["group"].astype(str)
-    periods = sorted(frame["period"].unique())
-    index = {p: i for i, p in enumerate(periods)}
-    frame["t"] = frame["period"].map(index).astype(float)
+    position = period_positions(frame["period"], what=what)
+    _refuse_repeats(frame, position, ["group"], what)
+    frame["t"] = pd.Series(position, index=frame.index).rank(method="dense").sub(1)
     frame = frame[frame["total"] > 0]
     groups = sorted(frame["group"].unique())
     slopes = []
@@ -334,24 +447,36 @@ def compare_trends(table: pd.DataFrame) -> TrendComparison:
         slopes, columns=["group", "odds_ratio", "ci_low", "ci_high", "p_value"]
     )
     method = [
+        "periods in time order of their labels",
         "binomial GLM: satisfaction ~ group + period (+ group:period)",
         "likelihood-ratio test of the interaction",
     ]
-    df = len(groups) - 1
-    if len(groups) < 2 or len(periods) < 2:
+    # With one period a group's own intercept fits it exactly in both models: its
+    # interaction column would copy its group column (a singular design), and leaving the
+    # group out changes neither the deviance difference nor the other estimates.
+    seen = frame.groupby("group")["t"].nunique()
+    single = [g for g in groups if seen[g] < 2]
+    estimable = [g for g in groups if seen[g] >= 2]
+    if single:
+        method.append(
+            "left out of the interaction test, seen in one period only: " + ", ".join(single)
+        )
+    if len(estimable) < 2:
         return TrendComparison(
             slopes_frame,
             None,
             0,
             None,
-            [*method, "not applicable: fewer than two groups or periods"],
+            [*method, "not applicable: fewer than two groups seen in two or more periods"],
             frame,
         )
-    dummies = np.column_stack([(frame["group"] == g).to_numpy(float) for g in groups[1:]])
-    t = frame["t"].to_numpy()
-    reduced = np.column_stack([np.ones(len(frame)), dummies, t])
+    df = len(estimable) - 1
+    fitted = frame[frame["group"].isin(estimable)]
+    dummies = np.column_stack([(fitted["group"] == g).to_numpy(float) for g in estimable[1:]])
+    t = fitted["t"].to_numpy(float)
+    reduced = np.column_stack([np.ones(len(fitted)), dummies, t])
     full = np.column_stack([reduced, dummies * t[:, None]])
-    endog = np.column_stack([frame["satisfied"], frame["total"] - frame["satisfied"]])
+    endog = np.column_stack([fitted["satisfied"], fitted["total"] - fitted["satisfied"]])
     fit_full = _fit_binomial(endog, full)
     fit_reduced = _fit_binomial(endog, reduced)
     if fit_full is None or fit_reduced is None:
