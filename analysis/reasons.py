@@ -103,6 +103,14 @@ class ReasonBreakdown:
         return "\n".join(parts)
 
 
+# One family per display: a breakdown shows every (group, reason) cell at once, and a
+# reader scans them all for the flagged ones, so all of them are adjusted together.
+CELL_FAMILY = (
+    f"{HOLM} adjustment across all cells of the table (one family per breakdown, for "
+    "single- and multi-select reasons alike)"
+)
+
+
 def reason_breakdown(
     table: pd.DataFrame, respondents: Mapping[str, int] | None = None
 ) -> ReasonBreakdown:
@@ -115,9 +123,13 @@ def reason_breakdown(
     respondents : mapping, optional
         Group -> number of people who answered the (multi-select) reason
         question. When given, shares are of respondents and each reason is
-        tested group-versus-rest with a 2×2 test, Holm-adjusted within the
-        reason; otherwise reasons are single-select shares of the group's
-        total and the group × reason table gets Haberman adjusted residuals.
+        tested group-versus-rest with a 2×2 test; otherwise reasons are
+        single-select shares of the group's total and the group × reason
+        table gets Haberman adjusted residuals.
+
+    Either way the multiple-testing family is the table a display shows:
+    every (group, reason) cell of this breakdown, Holm-adjusted together
+    (``CELL_FAMILY``), so a flag means the same in both kinds of question.
     """
     frame = count_table(table, ("group", "reason"), ("count",), what="reason table")
     if frame.empty:
@@ -195,7 +207,7 @@ def _single(frame, wide, groups, reasons, counts) -> ReasonBreakdown:
             test.method,
             "Haberman adjusted residuals on the observed counts (no 0.5 added to "
             "zero cells), two-sided normal p-values",
-            f"{HOLM} adjustment across all cells",
+            CELL_FAMILY,
         ],
         table=frame,
     )
@@ -233,10 +245,9 @@ def _multi(frame, wide, groups, reasons, counts, respondents) -> ReasonBreakdown
             )
             z[i, j], p[i, j] = result.statistic, result.p_value
             methods.add(result.method)
-    adjusted = np.column_stack([holm(p[:, j]) for j in range(len(reasons))])
     cells["adjusted_residual"] = z.reshape(-1)
     cells["p_value"] = p.reshape(-1)
-    cells["p_adjusted"] = adjusted.reshape(-1)
+    cells["p_adjusted"] = holm(cells["p_value"])
     cells["significant"] = (cells["p_adjusted"] < SIGNIFICANCE).fillna(False).astype(bool)
     cells["denominator"] = denominators
     per_reason = []
@@ -263,7 +274,7 @@ def _multi(frame, wide, groups, reasons, counts, respondents) -> ReasonBreakdown
             "multi-select: shares of respondents, 95% Wilson score interval",
             "each reason, group versus the rest: " + " / ".join(sorted(methods)),
             "adjusted_residual holds the signed z of that 2×2 comparison (NaN for Fisher)",
-            f"{HOLM} adjustment within each reason across groups",
+            CELL_FAMILY,
             f"per reason, chi-square test across groups, {HOLM}-adjusted across reasons",
         ],
         table=frame,
