@@ -1,4 +1,4 @@
-"""Satisfaction over time: per-period CSAT, p-chart limits, trend and change tests."""
+"""Satisfaction over time: per-period CSAT, Laney p′-chart limits, trend and change tests."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from scipy import stats
+from scipy import special, stats
 from statsmodels.tools.sm_exceptions import ModelWarning, PerfectSeparationWarning
 
 from analysis.intervals import newcombe, wilson
@@ -19,6 +19,10 @@ from analysis.significance import two_proportions
 from analysis.tables import satisfied_total
 
 SIGMA = 3
+# d2 for moving ranges of two points (2 / sqrt(pi), rounded as Laney and Minitab print it).
+D2 = 1.128
+# Laney's sigma_z needs at least two moving ranges, i.e. three periods with responses.
+MIN_LANEY_PERIODS = 3
 
 
 @dataclass(frozen=True)
@@ -28,8 +32,18 @@ class TrendTest:
     ``odds_ratio`` is per unit of score (per period with the default index);
     its interval and ``p_value`` are Wald's. ``cochran_armitage`` and
     ``cochran_armitage_p`` are the Cochran-Armitage trend test (the score
-    test of the same model). All None when undefined (one period, or every
+    test of the same model), as published: neither allows for extra
+    between-period variation. All None when undefined (one period, or every
     response satisfied or none).
+
+    ``dispersion`` is Pearson's X2 / df of the same logistic model (df =
+    ``dispersion_df`` = periods with responses - 2): 1 for binomial data,
+    larger when periods vary more than sampling explains. ``quasi_p_value``,
+    ``quasi_ci_low`` and ``quasi_ci_high`` are the quasi-binomial test and
+    odds-ratio interval: the Wald standard error times sqrt(dispersion), on
+    a t distribution with ``dispersion_df`` degrees of freedom. None with
+    fewer than three periods (no df left) or when the logistic model cannot
+    be fitted.
     """
 
     odds_ratio: float | None
@@ -39,6 +53,11 @@ class TrendTest:
     cochran_armitage: float | None
     cochran_armitage_p: float | None
     method: str
+    dispersion: float | None = None
+    dispersion_df: int | None = None
+    quasi_p_value: float | None = None
+    quasi_ci_low: float | None = None
+    quasi_ci_high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -62,11 +81,18 @@ class TrendResult:
     ----------
     periods : DataFrame
         ``period, score, satisfied, total, csat, ci_low, ci_high, center,
-        lcl, ucl, out_of_control``.
+        lcl, ucl, out_of_control, sigma_z, lcl_p, ucl_p, out_of_control_p``.
+        ``lcl``, ``ucl`` and ``out_of_control`` are Laney's p′ chart (the
+        binomial limits widened, or narrowed, by ``sigma_z``); ``lcl_p``,
+        ``ucl_p`` and ``out_of_control_p`` the classic p-chart. With fewer
+        than three periods with responses ``sigma_z`` is missing and the
+        p′ columns equal the classic ones (see ``method``).
     trend_test : TrendTest
     last_change : Change
     method : list of str
     table : DataFrame
+    sigma_z : float or None
+        Laney's dispersion factor behind ``lcl``/``ucl`` (None when not estimated).
     """
 
     periods: pd.DataFrame
@@ -74,6 +100,7 @@ class TrendResult:
     last_change: Change
     method: list[str]
     table: pd.DataFrame = field(repr=False)
+    sigma_z: float | None = None
 
     def to_frame(self) -> pd.DataFrame:
         return self.periods.copy()
@@ -85,6 +112,7 @@ class TrendResult:
                 "trend_test": self.trend_test,
                 "last_change": self.last_change,
                 "method": self.method,
+                "sigma_z": self.sigma_z,
             }
         )
 
@@ -94,9 +122,17 @@ class TrendResult:
             [
                 frame_text(self.periods),
                 "",
+                (
+                    f"Control limits: Laney p' chart, sigma_z = {fmt(self.sigma_z)}"
+                    if self.sigma_z is not None
+                    else "Control limits: classic p-chart (sigma_z not estimated)"
+                ),
                 f"Trend: odds ratio per period {fmt(t.odds_ratio)} "
                 f"[{fmt(t.ci_low)}, {fmt(t.ci_high)}], p = {fmt(t.p_value)}; "
                 f"Cochran-Armitage X2 = {fmt(t.cochran_armitage)}, p = {fmt(t.cochran_armitage_p)}",
+                f"Allowing for overdispersion (quasi-binomial, dispersion {fmt(t.dispersion)} "
+                f"on {fmt(t.dispersion_df)} df): [{fmt(t.quasi_ci_low)}, {fmt(t.quasi_ci_high)}], "
+                f"p = {fmt(t.quasi_p_value)}",
                 f"Last change ({c.previous} -> {c.period}): {fmt(c.diff)} "
                 f"[{fmt(c.ci_low)}, {fmt(c.ci_high)}], p = {fmt(c.p_value)}",
             ]
@@ -233,17 +269,14 @@ def trend(table: pd.DataFrame) -> TrendResult:
     periods["period"] = periods["period"].astype(str)
     with np.errstate(invalid="ignore", divide="ignore"):
         periods["csat"] = np.where(total > 0, satisfied / np.maximum(total, 1), np.nan)
-        center = satisfied.sum() / total.sum()
-        sigma = np.where(total > 0, np.sqrt(center * (1 - center) / np.maximum(total, 1)), np.nan)
     periods["ci_low"], periods["ci_high"] = wilson(satisfied, total)
-    periods["center"] = center
-    periods["lcl"] = np.clip(center - SIGMA * sigma, 0, 1)
-    periods["ucl"] = np.clip(center + SIGMA * sigma, 0, 1)
-    periods["out_of_control"] = (
-        ((periods["csat"] < periods["lcl"]) | (periods["csat"] > periods["ucl"]))
-        .fillna(False)
-        .astype(bool)
-    )
+    chart = _control_limits(satisfied, total)
+    periods["center"] = chart.center
+    periods["lcl"], periods["ucl"] = chart.lcl, chart.ucl
+    periods["out_of_control"] = _outside(periods["csat"], chart.lcl, chart.ucl)
+    periods["sigma_z"] = np.nan if chart.sigma_z is None else chart.sigma_z
+    periods["lcl_p"], periods["ucl_p"] = chart.lcl_p, chart.ucl_p
+    periods["out_of_control_p"] = _outside(periods["csat"], chart.lcl_p, chart.ucl_p)
     return TrendResult(
         periods=periods,
         trend_test=_trend_test(satisfied, total, frame["score"].to_numpy()),
@@ -251,14 +284,87 @@ def trend(table: pd.DataFrame) -> TrendResult:
         method=[
             ordering,
             "CSAT = share of ratings 4-5; 95% Wilson score interval",
-            f"p-chart: centre line = pooled CSAT, limits at {SIGMA} sigma per period",
+            chart.method,
             "trend: binomial logistic regression on the period score (Wald interval and p)",
-            "Cochran-Armitage trend test",
+            "trend allowing for overdispersion: quasi-binomial, the same logistic regression "
+            "with its standard error times sqrt(Pearson X2/df), t test on df = periods - 2",
+            "Cochran-Armitage trend test (as published: no allowance for overdispersion)",
             "last change: Newcombe hybrid score interval; two-proportion z-test "
             "(Fisher's exact test when an expected count is below 5)",
         ],
         table=frame,
+        sigma_z=chart.sigma_z,
     )
+
+
+@dataclass(frozen=True)
+class _Limits:
+    center: float
+    lcl: np.ndarray
+    ucl: np.ndarray
+    lcl_p: np.ndarray
+    ucl_p: np.ndarray
+    sigma_z: float | None
+    method: str
+
+
+def _control_limits(satisfied: np.ndarray, total: np.ndarray) -> _Limits:
+    """Laney's p′ chart, falling back to the classic p-chart when sigma_z cannot be estimated.
+
+    Laney DB (2002), Improved control charts for attributes, Quality Engineering
+    14(4):531-537: with p̄ the pooled proportion and sigma_i = sqrt(p̄(1 - p̄)/n_i),
+    each period's z_i = (p_i - p̄)/sigma_i; sigma_z = mean |z_i - z_(i-1)| / 1.128
+    over consecutive periods with responses; limits p̄ ± 3 sigma_i sigma_z. As in
+    Minitab's Laney P′ chart, sigma_z is used as estimated, below 1 as well as above
+    (narrower limits for underdispersion): not flooring it keeps the false-alarm rate
+    near the nominal 3-sigma rate for binomial data too.
+    """
+    filled = total > 0
+    center = float(satisfied.sum() / total.sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sigma = np.where(filled, np.sqrt(center * (1 - center) / np.maximum(total, 1)), np.nan)
+    lcl_p = np.clip(center - SIGMA * sigma, 0, 1)
+    ucl_p = np.clip(center + SIGMA * sigma, 0, 1)
+    classic = f"limits at {SIGMA} binomial sigma per period"
+    if filled.sum() < MIN_LANEY_PERIODS:
+        why = f"Laney's sigma_z needs at least {MIN_LANEY_PERIODS} periods with responses"
+    elif not 0 < center < 1:
+        why = "every response is satisfied, or none is: no z-scores"
+    else:
+        share = satisfied[filled] / total[filled]
+        z = (share - center) / sigma[filled]
+        sigma_z = float(np.mean(np.abs(np.diff(z))) / D2)
+        return _Limits(
+            center=center,
+            lcl=np.clip(center - SIGMA * sigma * sigma_z, 0, 1),
+            ucl=np.clip(center + SIGMA * sigma * sigma_z, 0, 1),
+            lcl_p=lcl_p,
+            ucl_p=ucl_p,
+            sigma_z=sigma_z,
+            method=(
+                f"control chart: Laney p' chart (Laney 2002), centre line = pooled CSAT, "
+                f"limits at {SIGMA} sigma_i x sigma_z, sigma_i the binomial standard error of "
+                f"each period, sigma_z = mean moving range of consecutive periods' z-scores "
+                f"/ {D2} = {sigma_z:.3g} (used as estimated, not floored at 1: below 1 it "
+                f"narrows the limits); classic p-chart ({classic}) in lcl_p, ucl_p"
+            ),
+        )
+    return _Limits(
+        center=center,
+        lcl=lcl_p,
+        ucl=ucl_p,
+        lcl_p=lcl_p,
+        ucl_p=ucl_p,
+        sigma_z=None,
+        method=(
+            f"control chart: classic p-chart, centre line = pooled CSAT, {classic} "
+            f"(not Laney's p' chart: {why})"
+        ),
+    )
+
+
+def _outside(csat: pd.Series, low: np.ndarray, high: np.ndarray) -> pd.Series:
+    return ((csat < low) | (csat > high)).fillna(False).astype(bool)
 
 
 # Beyond this a logit coefficient means the fitted rates hit 0 or 1: separation.
@@ -325,6 +431,7 @@ def _trend_test(satisfied: np.ndarray, total: np.ndarray, score: np.ndarray) -> 
     if not np.isfinite([beta, se, ci_low, ci_high]).all():
         # Quasi-separation: the fit "converges" with an unbounded slope.
         return _armitage_only(ca, ca_p, "quasi-separation")
+    quasi = _quasi_binomial(x, n, exog, np.asarray(fit.params), beta, se)
     return TrendTest(
         odds_ratio=float(np.exp(beta)),
         ci_low=ci_low,
@@ -332,7 +439,75 @@ def _trend_test(satisfied: np.ndarray, total: np.ndarray, score: np.ndarray) -> 
         p_value=float(fit.pvalues[1]),
         cochran_armitage=float(ca),
         cochran_armitage_p=ca_p,
-        method="binomial logistic regression on the period score; Cochran-Armitage test",
+        method="binomial logistic regression on the period score; Cochran-Armitage test; "
+        + quasi.method,
+        dispersion=quasi.dispersion,
+        dispersion_df=quasi.df,
+        quasi_p_value=quasi.p_value,
+        quasi_ci_low=quasi.ci_low,
+        quasi_ci_high=quasi.ci_high,
+    )
+
+
+# Pearson X2/df below this means the proportions lie on the fitted trend (0 up to rounding).
+MIN_DISPERSION = 1e-10
+
+
+@dataclass(frozen=True)
+class _Quasi:
+    dispersion: float | None
+    df: int | None
+    p_value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    method: str
+
+
+def _quasi_binomial(
+    x: np.ndarray, n: np.ndarray, exog: np.ndarray, params: np.ndarray, beta: float, se: float
+) -> _Quasi:
+    """The quasi-binomial slope test: Wald's standard error times sqrt(Pearson X2 / df).
+
+    Pearson's X2 is computed here from the fitted rates, not taken from
+    statsmodels' ``scale="X2"``: with (satisfied, not satisfied) columns as endog,
+    statsmodels 0.15 leaves the trial counts out of that scale (it comes out
+    about 1/n), while proportions with ``var_weights=n`` give the same figure as
+    here. The test is on t with df = periods - 2, as for any estimated scale.
+    """
+    df = len(n) - exog.shape[1]
+    if df < 1:
+        return _Quasi(
+            None, None, None, None, None, "quasi-binomial test not applicable: fewer than 3 periods"
+        )
+    rate = special.expit(exog @ params)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dispersion = float(np.sum((x - n * rate) ** 2 / (n * rate * (1 - rate))) / df)
+    if not np.isfinite(dispersion):
+        return _Quasi(
+            None, df, None, None, None, "quasi-binomial test not applicable: fitted rates of 0 or 1"
+        )
+    if dispersion < MIN_DISPERSION:
+        return _Quasi(
+            dispersion,
+            df,
+            None,
+            None,
+            None,
+            "quasi-binomial test not applicable: the proportions lie on the fitted trend "
+            "(dispersion 0)",
+        )
+    quasi_se = se * np.sqrt(dispersion)
+    critical = float(stats.t.ppf(0.975, df))
+    with np.errstate(over="ignore"):
+        low, high = np.exp(beta - critical * quasi_se), np.exp(beta + critical * quasi_se)
+    return _Quasi(
+        dispersion=dispersion,
+        df=df,
+        p_value=float(2 * stats.t.sf(abs(beta) / quasi_se, df)),
+        ci_low=float(low),
+        ci_high=float(high),
+        method=f"quasi-binomial test (dispersion = Pearson X2/df = {dispersion:.3g} on {df} df, "
+        "t test)",
     )
 
 

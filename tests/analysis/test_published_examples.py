@@ -109,7 +109,9 @@ def test_cochran_armitage_agresti_infant_malformation():
 def test_p_chart_montgomery_orange_juice_cans():
     """Montgomery DC, Introduction to Statistical Quality Control (6th ed.), Example 7.1:
     30 samples of 50 cans, 347 nonconforming; centre 0.2313, UCL 0.4102, LCL 0.0524,
-    samples 15 and 23 above the upper limit."""
+    samples 15 and 23 above the upper limit. These are the classic p-chart's limits
+    (``*_p`` columns); the flags the service shows use Laney's p' limits, which these
+    overdispersed data widen (tests/analysis/test_overdispersion.py)."""
     defective = [12, 15, 8, 10, 4, 7, 16, 9, 14, 10, 5, 6, 17, 12, 22,
                  8, 10, 5, 13, 11, 20, 18, 24, 15, 9, 12, 7, 13, 9, 6]  # fmt: skip
     table = pd.DataFrame(
@@ -117,6 +119,6 @@ def test_p_chart_montgomery_orange_juice_cans():
     )
     periods = analysis.trend(table).periods
     assert periods["center"].iloc[0] == pytest.approx(0.2313, abs=5e-5)
-    assert periods["ucl"].iloc[0] == pytest.approx(0.4102, abs=5e-5)
-    assert periods["lcl"].iloc[0] == pytest.approx(0.0524, abs=5e-5)
-    assert list(periods.loc[periods["out_of_control"], "period"]) == ["15", "23"]
+    assert periods["ucl_p"].iloc[0] == pytest.approx(0.4102, abs=5e-5)
+    assert periods["lcl_p"].iloc[0] == pytest.approx(0.0524, abs=5e-5)
+    assert list(periods.loc[periods["out_of_control_p"], "period"]) == ["15", "23"]
