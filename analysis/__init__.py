@@ -14,7 +14,16 @@ Main entry points: :func:`reason_breakdown`, :func:`compare_satisfaction`,
 :mod:`analysis.charts` (imported on demand, it loads matplotlib).
 """
 
+from analysis.funnel import FunnelPlot, funnel_plot
 from analysis.intervals import newcombe, wilson
+from analysis.league import (
+    BetaPrior,
+    RankIntervals,
+    ShrunkenSatisfaction,
+    fit_beta_prior,
+    rank_intervals,
+    shrink_satisfaction,
+)
 from analysis.publication import MIN_PUBLISHED, suppress
 from analysis.reasons import ReasonBreakdown, reason_breakdown
 from analysis.satisfaction import DEFAULT_TARGET, SatisfactionComparison, compare_satisfaction
@@ -23,14 +32,22 @@ from analysis.trend import TrendComparison, TrendResult, compare_trends, trend
 __all__ = [
     "DEFAULT_TARGET",
     "MIN_PUBLISHED",
+    "BetaPrior",
+    "FunnelPlot",
+    "RankIntervals",
     "ReasonBreakdown",
     "SatisfactionComparison",
+    "ShrunkenSatisfaction",
     "TrendComparison",
     "TrendResult",
     "compare_satisfaction",
     "compare_trends",
+    "fit_beta_prior",
+    "funnel_plot",
     "newcombe",
+    "rank_intervals",
     "reason_breakdown",
+    "shrink_satisfaction",
     "suppress",
     "trend",
     "wilson",
