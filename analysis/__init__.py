@@ -27,7 +27,8 @@ from analysis.league import (
 from analysis.publication import MIN_PUBLISHED, suppress
 from analysis.reasons import ReasonBreakdown, reason_breakdown
 from analysis.satisfaction import DEFAULT_TARGET, SatisfactionComparison, compare_satisfaction
-from analysis.trend import TrendComparison, TrendResult, compare_trends, trend
+from analysis.trend import TrendResult, trend
+from analysis.trend_comparison import TrendComparison, compare_trends
 
 __all__ = [
     "DEFAULT_TARGET",
