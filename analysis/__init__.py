@@ -10,7 +10,9 @@ A researcher can use it on its own::
     print(analysis.compare_satisfaction(counts).summary())
 
 Main entry points: :func:`reason_breakdown`, :func:`compare_satisfaction`,
-:func:`trend`, :func:`compare_trends`, :func:`suppress`; charts live in
+:func:`trend`, :func:`compare_trends`, :func:`shrink_satisfaction`,
+:func:`rank_intervals`, :func:`funnel_plot`, :func:`poststratify` and
+:func:`suppress` (disclosure control, for every output); charts live in
 :mod:`analysis.charts` (imported on demand, it loads matplotlib).
 """
 
@@ -24,7 +26,8 @@ from analysis.league import (
     rank_intervals,
     shrink_satisfaction,
 )
-from analysis.publication import MIN_PUBLISHED, suppress
+from analysis.poststrat import PostStratified, poststratify
+from analysis.publication import MIN_PUBLISHED, rule, suppress, withheld
 from analysis.reasons import ReasonBreakdown, reason_breakdown
 from analysis.satisfaction import DEFAULT_TARGET, SatisfactionComparison, compare_satisfaction
 from analysis.trend import TrendResult, trend
@@ -35,6 +38,7 @@ __all__ = [
     "MIN_PUBLISHED",
     "BetaPrior",
     "FunnelPlot",
+    "PostStratified",
     "RankIntervals",
     "ReasonBreakdown",
     "SatisfactionComparison",
@@ -46,10 +50,13 @@ __all__ = [
     "fit_beta_prior",
     "funnel_plot",
     "newcombe",
+    "poststratify",
     "rank_intervals",
     "reason_breakdown",
+    "rule",
     "shrink_satisfaction",
     "suppress",
     "trend",
     "wilson",
+    "withheld",
 ]

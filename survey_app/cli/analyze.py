@@ -39,6 +39,14 @@ def output_options(command):  # type: ignore[no-untyped-def]
 
 
 def options(command):  # type: ignore[no-untyped-def]
+    command = click.option(
+        "--suppress",
+        "min_count",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Apply disclosure control before output: withhold rows resting on fewer than "
+        "this many responses (the service uses 10), and recompute everything on the rest.",
+    )(command)
     return click.option(
         "--counts",
         required=True,
@@ -54,9 +62,12 @@ def read_counts(path: Path) -> pd.DataFrame:
         raise click.BadParameter(f"cannot read {path}: {error}", param_hint="--counts") from error
 
 
-def run(compute, path: Path):  # type: ignore[no-untyped-def]
+def run(compute, path: Path, min_count: int | None = None):  # type: ignore[no-untyped-def]
+    from analysis import suppress
+
     try:
-        return compute(read_counts(path))
+        result = compute(read_counts(path))
+        return result if min_count is None else suppress(result, min_count)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--counts") from error
 
@@ -109,7 +120,7 @@ def analyze() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="CSV group,respondents: reasons become multi-select shares of respondents.",
 )
-def reasons(counts, fmt, out, chart, lang, respondents) -> None:  # type: ignore[no-untyped-def]
+def reasons(counts, fmt, out, chart, lang, respondents, min_count) -> None:  # type: ignore[no-untyped-def]
     """Reason breakdown. CSV columns: group, reason, count."""
     from analysis import reason_breakdown
 
@@ -119,7 +130,7 @@ def reasons(counts, fmt, out, chart, lang, respondents) -> None:  # type: ignore
         if not {"group", "respondents"} <= set(frame.columns):
             raise click.BadParameter("needs columns group, respondents", param_hint="--respondents")
         people = dict(zip(frame["group"].astype(str), frame["respondents"], strict=True))
-    result = run(lambda table: reason_breakdown(table, respondents=people), counts)
+    result = run(lambda table: reason_breakdown(table, respondents=people), counts, min_count)
     emit(result, result.cells, fmt, out)
     draw(lambda charts, t: charts.reason_chart(result, locale=lang, translations=t), chart, lang)
 
@@ -133,11 +144,11 @@ def reasons(counts, fmt, out, chart, lang, respondents) -> None:  # type: ignore
     show_default=True,
     help="Satisfaction target to test against.",
 )
-def satisfaction(counts, fmt, out, chart, lang, target) -> None:  # type: ignore[no-untyped-def]
+def satisfaction(counts, fmt, out, chart, lang, target, min_count) -> None:  # type: ignore[no-untyped-def]
     """Satisfaction by group. CSV columns: group, satisfied, total [, rating_sum]."""
     from analysis import compare_satisfaction
 
-    result = run(lambda table: compare_satisfaction(table, target=target), counts)
+    result = run(lambda table: compare_satisfaction(table, target=target), counts, min_count)
     emit(result, result.groups, fmt, out)
     draw(
         lambda charts, t: charts.forest_chart(result, locale=lang, translations=t, target=target),
@@ -148,10 +159,10 @@ def satisfaction(counts, fmt, out, chart, lang, target) -> None:  # type: ignore
 
 @analyze.command()
 @options
-def trend(counts, fmt, out, chart, lang) -> None:  # type: ignore[no-untyped-def]
+def trend(counts, fmt, out, chart, lang, min_count) -> None:  # type: ignore[no-untyped-def]
     """Trend over periods. CSV columns: period, satisfied, total [, score]."""
     from analysis import trend as trend_of
 
-    result = run(trend_of, counts)
+    result = run(trend_of, counts, min_count)
     emit(result, result.periods, fmt, out)
     draw(lambda charts, t: charts.trend_chart(result, locale=lang, translations=t), chart, lang)

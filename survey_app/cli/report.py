@@ -1,4 +1,5 @@
-"""``survey report reasons|satisfaction|trend``: the statistics API's figures, from the database."""
+"""``survey report reasons|satisfaction|trend``: the statistics API's figures, from the database,
+under the same disclosure control (``analysis.suppress``)."""
 
 from __future__ import annotations
 
@@ -72,8 +73,8 @@ def satisfaction(group_by, target, fmt, out, chart, lang, **options) -> None:  #
     table = fetch(lambda: _satisfaction(counts, filters, group_by))
     if table.empty or table["total"].sum() == 0:
         raise click.ClickException("no responses match these filters")
-    result = analysis.compare_satisfaction(table, target=target)
-    emit(result, analysis.suppress(result.groups), fmt, _path(out))
+    result = analysis.suppress(analysis.compare_satisfaction(table, target=target))
+    emit(result, result.groups, fmt, _path(out))
     draw(
         lambda c, t: c.forest_chart(result, locale=lang, translations=t, target=target),
         _path(chart),
@@ -97,8 +98,8 @@ def reasons(group_by, fmt, out, chart, lang, **options) -> None:  # type: ignore
     table, people = fetch(lambda: counts.reason_counts(filters, group_by))
     if table.empty:
         raise click.ClickException("no reasons match these filters")
-    result = analysis.reason_breakdown(table, respondents=people)
-    emit(result, analysis.suppress(result.cells), fmt, _path(out))
+    result = analysis.suppress(analysis.reason_breakdown(table, respondents=people))
+    emit(result, result.cells, fmt, _path(out))
     draw(lambda c, t: c.reason_chart(result, locale=lang, translations=t), _path(chart), lang)
 
 
@@ -115,8 +116,8 @@ def trend(period, fmt, out, chart, lang, **options) -> None:  # type: ignore[no-
     table = counts.period_table(daily, period)
     if table.empty:
         raise click.ClickException("no responses match these filters")
-    result = analysis.trend(table)
-    emit(result, analysis.suppress(result.periods), fmt, _path(out))
+    result = analysis.suppress(analysis.trend(table))
+    emit(result, result.periods, fmt, _path(out))
     draw(lambda c, t: c.trend_chart(result, locale=lang, translations=t), _path(chart), lang)
 
 

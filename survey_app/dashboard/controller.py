@@ -7,14 +7,16 @@ from litestar import Request, Response, get
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from analysis import DEFAULT_TARGET, charts
+from analysis import DEFAULT_TARGET, MIN_PUBLISHED, charts
+from analysis.satisfaction import BELOW, INCONCLUSIVE, MEETS
 from survey_app.auth.guards import STAFF_ROLES, PrincipalDep, signed_in, staff_or_key
 from survey_app.dashboard import data
 from survey_app.lib.context import AppContext, Ctx
-from survey_app.lib.i18n import language_links, request_locale
+from survey_app.lib.i18n import N_, language_links, request_locale
 from survey_app.lib.media import PNG, SVG
 
 CHART_TYPES = {"svg": SVG, "png": PNG}
+CHARTS = ("trend", "agencies", "reasons", "funnel", "league")
 
 
 @get(
@@ -45,10 +47,19 @@ async def dashboard(
             "view": overview,
             "gap": gap,
             "reason_labels": reason_labels,
+            "min_published": MIN_PUBLISHED,
+            "target": DEFAULT_TARGET,
+            "status_labels": _status_labels(ctx, locale),
             "languages": language_links(request.url.path),
             "query": f"lang={locale}",
         },
     )
+
+
+def _status_labels(ctx: AppContext, locale: str) -> dict[str, str]:
+    """How a target status reads (``analysis`` names them in English)."""
+    words = {MEETS: N_("meets"), BELOW: N_("below"), INCONCLUSIVE: N_("not yet clear")}
+    return {status: ctx.catalogs.gettext(locale, text) for status, text in words.items()}
 
 
 def _reason_labels(ctx: AppContext, locale: str) -> dict[str, str]:
@@ -71,13 +82,14 @@ async def chart(
     name: FromPath[str],
     agency: FromQuery[str | None] = None,
 ) -> Response[bytes]:
-    """``/charts/trend.svg``, ``/charts/agencies.png``, ``/charts/reasons.svg?agency=MIC``.
+    """``/charts/trend.svg``, ``/charts/agencies.png``, ``/charts/reasons.svg?agency=MIC``,
+    ``/charts/funnel.svg``, ``/charts/league.svg``.
 
     Like the statistics API they draw: a staff session or a staff key (401 without, 403 for
     a portal key or another role).
     """
     stem, _, ext = name.partition(".")
-    if ext not in CHART_TYPES or stem not in ("trend", "agencies", "reasons"):
+    if ext not in CHART_TYPES or stem not in CHARTS:
         return Response(b"no such chart", status_code=404, media_type="text/plain")
     locale = request_locale(request)
     translations = ctx.catalogs.get(locale)
@@ -86,7 +98,8 @@ async def chart(
         national = await data.monthly_trend()
         own = await data.monthly_trend(agency) if agency else None
         names = {a["code"]: a["name"] for a in await data.agency_names(locale)}
-        if national is not None:
+        # An agency with nothing published gets no chart, not the national one under its name.
+        if national is not None and (own is not None or not agency):
             figure = charts.trend_chart(
                 own or national,
                 locale=locale,
@@ -95,6 +108,24 @@ async def chart(
                 title=names.get(agency) if agency else None,
                 comparison=national if own else None,
                 comparison_label=translations.gettext("National") if own else None,
+            )
+    elif stem in ("funnel", "league"):
+        league = await data.league()
+        if league is not None:
+            names = {a["code"]: a["name"] for a in await data.agency_names(locale)}
+            figure = (
+                charts.funnel_chart(
+                    league.funnel_plot, locale=locale, translations=translations, labels=names
+                )
+                if stem == "funnel"
+                else charts.league_chart(
+                    league.shrunken,
+                    ranks=league.ranks,
+                    locale=locale,
+                    translations=translations,
+                    labels=names,
+                    target=DEFAULT_TARGET,
+                )
             )
     elif stem == "agencies":
         comparison = await data.comparison()
@@ -109,7 +140,7 @@ async def chart(
             )
     else:
         breakdown = await data.reasons()
-        if breakdown is not None and agency in set(breakdown.cells["group"]):
+        if breakdown is not None and agency in set(data.gap_reasons(breakdown, agency)["group"]):
             figure = charts.reason_chart(
                 breakdown,
                 group=agency,

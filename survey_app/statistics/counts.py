@@ -53,11 +53,11 @@ def where_filters(base: Any, filters: Filters) -> Any:
     return combined
 
 
-async def _codes(table: Any) -> dict[int, str]:
+async def codes_of(table: Any) -> dict[int, str]:
     return {row["id"]: row["code"] for row in await table.select(table.id, table.code)}
 
 
-async def _id_of(table: Any, code: str) -> int:
+async def id_of(table: Any, code: str) -> int:
     row = await table.select(table.id).where(table.code == code).first()
     return row["id"] if row else NOTHING
 
@@ -79,9 +79,9 @@ async def cell_filters(filters: Filters, table: Any = ResponseCell) -> Any:
     """Conditions on ``table`` (day cells or a monthly table) for ``filters``."""
     conditions = [table.responses > 0]
     if filters.agency:
-        conditions.append(table.agency == await _id_of(Agency, filters.agency))
+        conditions.append(table.agency == await id_of(Agency, filters.agency))
     if filters.service:
-        conditions.append(table.service == await _id_of(Service, filters.service))
+        conditions.append(table.service == await id_of(Service, filters.service))
     if filters.essential:
         essential = await Service.select(Service.id).where(Service.essential.eq(True))
         conditions.append(table.service.is_in([row["id"] for row in essential] or [NOTHING]))
@@ -110,9 +110,9 @@ def _group_name(group_by: str) -> str:
 async def _names(group_by: str) -> dict[Any, str] | None:
     """How to name the values of a group column: codes for agency and service ids."""
     if group_by == "agency":
-        return await _codes(Agency)
+        return await codes_of(Agency)
     if group_by == "service":
-        return await _codes(Service)
+        return await codes_of(Service)
     return None
 
 
@@ -200,7 +200,7 @@ async def daily_rating_counts(filters: Filters, period: str = "day") -> pd.DataF
         )
     else:
         frame = await _sum(ResponseCell, filters, "agency", "day", "rating")
-    frame["agency"] = frame["agency"].map(await _codes(Agency))
+    frame["agency"] = frame["agency"].map(await codes_of(Agency))
     frame["day"] = [dt.date.fromisoformat(d) if isinstance(d, str) else d for d in frame["day"]]
     return frame.astype({"rating": "int64", "count": "int64"})
 

@@ -10,7 +10,6 @@ import pandas as pd
 from litestar import Response
 from litestar.exceptions import ValidationException
 
-from analysis import MIN_PUBLISHED, suppress
 from analysis.results import json_safe
 from survey_app.lib.media import CSV, XLSX
 
@@ -25,11 +24,6 @@ def check_format(value: str) -> str:
             detail=f"format must be one of {', '.join(FORMATS)}, not {value!r}"
         )
     return value
-
-
-def published(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows resting on fewer than 10 responses lose their values and say so."""
-    return suppress(frame, MIN_PUBLISHED)
 
 
 def neutralize(frame: pd.DataFrame) -> pd.DataFrame:

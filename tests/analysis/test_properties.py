@@ -172,18 +172,29 @@ def test_input_is_not_changed():
     pd.testing.assert_frame_equal(table, copy)
 
 
-def test_suppress_blanks_small_cells():
+def test_suppress_blanks_small_cells_and_what_would_give_them_away():
     frame = analysis.compare_satisfaction(
-        pd.DataFrame({"group": ["big", "small"], "satisfied": [80, 5], "total": [100, 9]})
+        pd.DataFrame(
+            {"group": ["big", "bigger", "small"], "satisfied": [80, 100, 5], "total": [100, 120, 9]}
+        )
     ).groups
     published = analysis.suppress(frame)
     small = published[published["group"] == "small"].iloc[0]
     assert small["suppressed"]
     assert pd.isna(small["csat"])
     assert pd.isna(small["total"])
-    big = published[published["group"] == "big"].iloc[0]
-    assert not big["suppressed"]
-    assert big["csat"] == 0.8
+    # 9 withheld responses would follow from a total published elsewhere: the smallest
+    # other row goes too, so the withheld responses number 109.
+    assert published.set_index("group")["suppressed"].to_dict() == {
+        "big": True,
+        "bigger": False,
+        "small": True,
+    }
+    bigger = published[published["group"] == "bigger"].iloc[0]
+    assert bigger["csat"] == 100 / 120
+    # Its difference from "the rest" was computed with the withheld rows: blanked.
+    assert pd.isna(bigger["diff"])
+    assert pd.isna(bigger["p_adjusted"])
 
 
 @settings(max_examples=300, deadline=None)

@@ -107,6 +107,9 @@ MATRIX: list[Row] = [
         for fmt in ("json", "csv", "xlsx")
     ),
     _stats("satisfaction", f"agency={A}&group_by=service", "json"),
+    _stats("league", "group_by=channel", "json"),
+    _stats("league", "", "csv"),
+    _stats("league", "group_by=service", "xlsx"),
     _stats("reasons", f"agency={A}", "csv"),
     _stats("trend", f"compare={A},{B}", "xlsx"),
     Row("/api/v1/exports/responses.csv", "/api/v1/exports/responses.csv", MICRODATA, "text/csv"),
@@ -132,7 +135,9 @@ MATRIX: list[Row] = [
     _chart("trend.svg", f"agency={A}"),
     _chart("agencies.png"),
     _chart("reasons.svg", f"agency={A}"),
-    _chart("reasons.svg", f"agency={B}&lang=id"),
+    # B's reasons are withheld (complementary suppression beside TINY's six), so its
+    # chart is 404 for everyone; A's in another language checks the access instead.
+    _chart("reasons.svg", f"agency={A}&lang=id"),
 ]
 
 # (role, how): how the credentials travel; anonymous sends none.

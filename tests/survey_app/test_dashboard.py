@@ -127,3 +127,38 @@ def test_login_never_redirects_to_another_site(http, seeded):
         },
     )
     assert answer.headers["location"] == "/dashboard"
+
+
+async def _another_agency(code: str, size: int) -> None:
+    import datetime as dt
+
+    from survey_app.agencies import directory
+    from survey_app.db.bulk import Synthetic, insert_responses
+    from survey_app.db.tables import AgencyKind
+
+    agency_id = await directory.add_agency(code, AgencyKind.ministry, code, {})
+    service_id = await directory.add_service(f"{code}-1", code, "S", {}, True)
+    day = dt.datetime(2026, 2, 3, 10, tzinfo=dt.UTC)
+    await insert_responses(
+        [
+            Synthetic(agency_id, service_id, "web", "vi", day, 5 if i % 3 else 2, ())
+            for i in range(size)
+        ]
+    )
+
+
+def test_league_and_funnel_charts_rank_published_agencies(http, live, seeded):
+    live.run(_another_agency("BIG", 60))  # MIC, MOF and BIG published; TINY withheld
+    assert log_in(http, "rita").status_code == 303
+    page = http.get("/dashboard?lang=en").text
+    assert "/charts/league.svg" in page
+    assert "/charts/funnel.svg" in page
+    rows = re.findall(r'<th scope="row"><a href="/dashboard\?agency=(\w+)', page)
+    assert rows[-1] == "TINY"  # withheld agencies last, the others by shrunken CSAT
+    assert set(rows[:3]) == {"MIC", "MOF", "BIG"}
+    for name in ("league.svg", "funnel.svg", "league.png"):
+        answer = http.get(f"/charts/{name}?lang=vi")
+        assert answer.status_code == 200, name
+    league = http.get("/charts/league.svg?lang=en").text
+    assert "MOF" in league
+    assert "TINY" not in league

@@ -52,6 +52,7 @@ STATS_OPERATIONS = [
     ("GET", "/api/v1/stats/satisfaction"),
     ("GET", "/api/v1/stats/reasons"),
     ("GET", "/api/v1/stats/trend"),
+    ("GET", "/api/v1/stats/league"),
     ("GET", "/api/v1/comments"),
     ("GET", "/api/v1/exports/responses.csv"),
     ("GET", "/api/v1/exports/dictionary.json"),

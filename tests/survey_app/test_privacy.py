@@ -269,7 +269,7 @@ def test_no_reference_comment_or_secret_in_exports_logs_or_error_pages(
     downloads: dict[str, httpx.Response] = {}
     stats_urls = [
         f"/api/v1/stats/{name}?format={fmt}"
-        for name in ("satisfaction", "reasons", "trend")
+        for name in ("satisfaction", "reasons", "trend", "league")
         for fmt in ("json", "csv", "xlsx")
     ]
     stats_urls += [

@@ -45,24 +45,35 @@ def test_satisfaction_json_matches_analysis(http, seeded):
     answer = http.get("/api/v1/stats/satisfaction", headers=auth(seeded))
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    expected = analysis.compare_satisfaction(expected_satisfaction(seeded["records"]))
-    assert body["n_responses"] == sum(SIZES.values())
+    expected = analysis.suppress(
+        analysis.compare_satisfaction(expected_satisfaction(seeded["records"]))
+    )
+    got = {g["group"]: g for g in body["groups"]}
+    # TINY's 6 responses are withheld, and MIC (the smallest other) with them: a
+    # national total minus MOF alone would otherwise give TINY's figures away.
+    assert {g: row["suppressed"] for g, row in got.items()} == {
+        "MIC": True,
+        "MOF": False,
+        "TINY": True,
+    }
+    assert body["n_responses"] == SIZES["MOF"]
+    assert body["disclosure"] == {"min_count": 10, "withheld_rows": 2}
     assert body["filters"]["group_by"] == "agency"
     assert "generated_at" in body
     assert any("Holm" in m for m in body["method"])
-    got = {g["group"]: g for g in body["groups"]}
+    assert any(m.startswith("disclosure control") for m in body["method"])
     for row in expected.groups.itertuples():
-        if row.group == "TINY":
-            assert got["TINY"]["suppressed"] is True
-            assert got["TINY"]["csat"] is None
+        if row.suppressed:
+            assert got[row.group]["csat"] is None
+            assert got[row.group]["total"] is None
             continue
         assert got[row.group]["csat"] == pytest.approx(row.csat)
         assert got[row.group]["ci_low"] == pytest.approx(row.ci_low)
-        assert got[row.group]["p_adjusted"] == pytest.approx(row.p_adjusted)
         assert got[row.group]["mean_rating"] == pytest.approx(row.mean_rating)
         assert got[row.group]["significant"] == row.significant
         assert got[row.group]["target_status"] == row.target_status
     assert body["overall"]["csat"] == pytest.approx(expected.overall.csat)
+    assert body["overall"]["total"] == SIZES["MOF"]
 
 
 def test_satisfaction_csv_and_xlsx_parse_back(http, seeded):
@@ -88,8 +99,9 @@ def test_satisfaction_csv_and_xlsx_parse_back(http, seeded):
         r[0]: dict(zip(header, r, strict=True))
         for r in sheet.iter_rows(min_row=2, values_only=True)
     }
-    assert values["MIC"]["csat"] == pytest.approx(expected.loc["MIC", "csat"])
+    assert values["MOF"]["csat"] == pytest.approx(expected.loc["MOF", "csat"])
     assert values["TINY"]["csat"] is None
+    assert values["MIC"]["csat"] is None  # complementary suppression
 
 
 def test_reasons_match_analysis_multi_select(http, seeded):
@@ -100,19 +112,23 @@ def test_reasons_match_analysis_multi_select(http, seeded):
             mentions[(agency, code)] += 1
         people[agency] += bool(r.reasons)
     table = pd.DataFrame([{"group": g, "reason": c, "count": n} for (g, c), n in mentions.items()])
-    expected = analysis.reason_breakdown(table, respondents=dict(people)).cells.set_index(
-        ["group", "reason"]
-    )
+    published = analysis.suppress(analysis.reason_breakdown(table, respondents=dict(people)))
+    expected = published.cells.set_index(["group", "reason"])
     got = {(c["group"], c["reason"]): c for c in body["cells"]}
-    assert body["n_responses"] == sum(people.values())
+    assert body["n_responses"] == sum(published.respondents.values())
+    assert people["TINY"] < 10
+    assert {c["group"] for c in body["cells"] if c["suppressed"]} >= {"TINY"}
     for (group, reason), row in expected.iterrows():
         cell = got[(group, reason)]
-        if row["denominator"] < 10:
+        if row["suppressed"]:
             assert cell["suppressed"] is True
             assert cell["share"] is None
         else:
             assert cell["share"] == pytest.approx(row["share"])
-            assert cell["p_adjusted"] == pytest.approx(row["p_adjusted"], nan_ok=True)
+            if pd.isna(row["p_adjusted"]):
+                assert cell["p_adjusted"] is None
+            else:
+                assert cell["p_adjusted"] == pytest.approx(row["p_adjusted"])
 
 
 def test_trend_national_and_compared(http, seeded):
@@ -142,6 +158,33 @@ def test_trend_national_and_compared(http, seeded):
     assert 0 <= compared["comparison"]["p_value"] <= 1
 
 
+def test_league_ranks_by_shrunken_csat(http, seeded):
+    rows = {}
+    for _, channel, r in seeded["records"]:
+        s, t = rows.get(channel, (0, 0))
+        rows[channel] = (s + (r.overall >= 4), t + 1)
+    table = pd.DataFrame(
+        [{"group": c, "satisfied": s, "total": t} for c, (s, t) in sorted(rows.items())]
+    )
+    expected = analysis.shrink_satisfaction(table).groups.set_index("group")
+    ranks = analysis.rank_intervals(table).groups.set_index("group")
+    body = http.get(
+        "/api/v1/stats/league", params={"group_by": "channel"}, headers=auth(seeded)
+    ).json()
+    got = body["groups"]
+    assert [g["shrunken"] for g in got] == sorted((g["shrunken"] for g in got), reverse=True)
+    for group in got:
+        assert group["shrunken"] == pytest.approx(expected.loc[group["group"], "shrunken"])
+        assert group["ci_low"] == pytest.approx(expected.loc[group["group"], "ci_low"])
+        assert group["rank_high"] == ranks.loc[group["group"], "rank_high"]
+    assert body["prior"]["alpha"] > 0
+    assert any("shrunken" in m for m in body["method"])
+    # By agency only MOF is published (TINY and MIC withheld): no league of one.
+    alone = http.get("/api/v1/stats/league", headers=auth(seeded)).json()
+    assert alone["groups"] == []
+    assert "at least two published groups" in alone["method"][-1]
+
+
 def test_filters_narrow_the_counts(http, seeded):
     body = http.get(
         "/api/v1/stats/satisfaction",
@@ -149,8 +192,10 @@ def test_filters_narrow_the_counts(http, seeded):
         headers=auth(seeded),
     ).json()
     keep = lambda a, c, r: c == "mobile" and r.submitted_at.month == 2  # noqa: E731
-    expected = expected_satisfaction(seeded["records"], keep)
-    assert body["n_responses"] == int(expected["total"].sum())
+    expected = analysis.suppress(
+        analysis.compare_satisfaction(expected_satisfaction(seeded["records"], keep))
+    )
+    assert body["n_responses"] == (expected.overall.total or 0)
     assert body["filters"]["channel"] == "mobile"
     one = http.get(
         "/api/v1/stats/satisfaction", params={"agency": "MOF"}, headers=auth(seeded)
@@ -249,3 +294,73 @@ def test_csv_and_xlsx_carry_the_json_values(http, seeded, path, params, key, col
         row = dict(zip(header, values, strict=True))
         value = expected[tuple(row[k] for k in key)]
         assert row[column] == (pytest.approx(value) if value is not None else None)
+
+
+async def _unanswered(agency: str, channel: str, count: int) -> None:
+    import datetime as dt
+    import secrets
+
+    from survey_app.agencies import directory
+    from survey_app.db.tables import Invitation
+
+    agency_id = await directory.agency_id(agency)
+    service = await directory.service_of_agency(agency_id, f"{agency}-1")
+    when = dt.datetime(2026, 2, 10, 9, tzinfo=dt.UTC)
+    await Invitation.insert(
+        *(
+            Invitation(
+                token=secrets.token_urlsafe(24),
+                transaction_key=secrets.token_hex(32),
+                agency=agency_id,
+                service=service,
+                channel=channel,
+                locale="vi",
+                questionnaire_id="default",
+                created_at=when,
+                expires_at=when + dt.timedelta(days=30),
+            )
+            for _ in range(count)
+        )
+    )
+
+
+def test_response_rates_and_post_stratified_csat(http, live, seeded):
+    live.run(_unanswered("MOF", "mobile", 270))
+    cells = Counter()
+    for agency, channel, r in seeded["records"]:
+        if agency == "MOF":
+            cells[channel, "n"] += 1
+            cells[channel, "x"] += r.overall >= 4
+    invited = {"web": cells["web", "n"], "mobile": cells["mobile", "n"] + 270}
+    # Post-stratified CSAT by hand: each channel's CSAT weighted by its share of the
+    # invitations (Lohr, Sampling, ch. 4 post-stratification).
+    weighted = sum(
+        invited[c] / sum(invited.values()) * cells[c, "x"] / cells[c, "n"] for c in invited
+    )
+    body = http.get(
+        "/api/v1/stats/satisfaction",
+        params={"min_response_rate": 0.2},
+        headers=auth(seeded),
+    ).json()
+    mof = next(g for g in body["groups"] if g["group"] == "MOF")
+    assert mof["invitations"] == SIZES["MOF"] + 270
+    assert mof["response_rate"] == pytest.approx(SIZES["MOF"] / (SIZES["MOF"] + 270))
+    assert mof["csat_weighted"] == pytest.approx(weighted)
+    assert mof["csat_weighted"] != pytest.approx(mof["csat"])
+    assert mof["deff"] > 1
+    assert mof["ci_low_weighted"] < mof["csat_weighted"] < mof["ci_high_weighted"]
+    rates = {c["channel"]: c for c in body["response_cells"] if c["group"] == "MOF"}
+    assert rates["mobile"]["response_rate"] == pytest.approx(
+        cells["mobile", "n"] / invited["mobile"]
+    )
+    assert rates["mobile"]["low_response"] is True
+    assert rates["web"]["low_response"] is False
+    # Withheld agencies get no response figures either.
+    tiny = next(g for g in body["groups"] if g["group"] == "TINY")
+    assert tiny["invitations"] is None
+    assert tiny["csat_weighted"] is None
+    assert not any(c["group"] == "TINY" for c in body["response_cells"])
+    bad = http.get(
+        "/api/v1/stats/satisfaction", params={"min_response_rate": 2}, headers=auth(seeded)
+    )
+    assert bad.status_code == 400

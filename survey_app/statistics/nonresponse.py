@@ -1,0 +1,147 @@
+"""The sampling frame behind each group: invitations and responses by service × channel.
+
+Invitations are the frame (every one carries agency, service, channel and the time
+it was issued); responses are read from the day cells. Together they give the
+response rate of every cell and the table ``analysis.poststrat`` weights on.
+Invitations are counted by the day they were issued and responses by the day
+they were submitted, so at the edges of a date range a few answers fall in the
+range after the invitation that prompted them: the usual approximation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+from piccolo.query.functions.aggregate import Count, Sum
+
+import analysis
+from analysis import MIN_PUBLISHED
+from survey_app.db.tables import Agency, Invitation, ResponseCell, Service
+from survey_app.statistics.counts import SATISFIED_FROM, cell_filters, codes_of, id_of
+from survey_app.statistics.filters import Filters
+
+KEYS = ("agency", "service", "channel")
+
+
+async def _invitation_conditions(filters: Filters) -> Any:
+    conditions = [Invitation.id.is_not_null()]
+    if filters.agency:
+        conditions.append(Invitation.agency == await id_of(Agency, filters.agency))
+    if filters.service:
+        conditions.append(Invitation.service == await id_of(Service, filters.service))
+    if filters.essential:
+        essential = await Service.select(Service.id).where(Service.essential.eq(True))
+        conditions.append(Invitation.service.is_in([row["id"] for row in essential] or [-1]))
+    if filters.channel:
+        conditions.append(Invitation.channel == filters.channel)
+    if filters.date_from:
+        start = dt.datetime.combine(filters.date_from, dt.time(), tzinfo=dt.UTC)
+        conditions.append(Invitation.created_at >= start)
+    if filters.date_to:
+        end = dt.datetime.combine(filters.date_to + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        conditions.append(Invitation.created_at < end)
+    combined = conditions[0]
+    for condition in conditions[1:]:
+        combined = combined & condition
+    return combined
+
+
+async def frame_table(filters: Filters, group_by: str) -> pd.DataFrame | None:
+    """``group, service, channel, invitations, satisfied, total`` for the filters, or None
+    when the frame cannot answer (a language filter: invitations may not know theirs)."""
+    if filters.locale:
+        return None
+    invited = await (
+        Invitation.select(
+            Invitation.agency,
+            Invitation.service,
+            Invitation.channel,
+            Count(Invitation.id, alias="invitations"),
+        )
+        .where(await _invitation_conditions(filters))
+        .group_by(Invitation.agency, Invitation.service, Invitation.channel)
+    )
+    answered = await (
+        ResponseCell.select(
+            ResponseCell.agency,
+            ResponseCell.service,
+            ResponseCell.channel,
+            ResponseCell.rating,
+            Sum(ResponseCell.responses, alias="count"),
+        )
+        .where(await cell_filters(filters))
+        .group_by(
+            ResponseCell.agency, ResponseCell.service, ResponseCell.channel, ResponseCell.rating
+        )
+    )
+    invitations = pd.DataFrame(invited, columns=[*KEYS, "invitations"])
+    responses = pd.DataFrame(answered, columns=[*KEYS, "rating", "count"])
+    responses["satisfied"] = (responses["rating"] >= SATISFIED_FROM) * responses["count"]
+    responses = responses.groupby(list(KEYS), as_index=False)[["satisfied", "count"]].sum()
+    table = invitations.merge(responses, on=list(KEYS), how="outer").fillna(0)
+    if table.empty:
+        return None
+    # Answers to invitations issued before the range: the cell's rate is capped at 1.
+    table["invitations"] = table[["invitations", "count"]].max(axis=1)
+    table["group"] = table[group_by]
+    names = {"agency": await codes_of(Agency), "service": await codes_of(Service)}
+    for key, codes in names.items():
+        table[key] = table[key].map(codes)
+    if group_by in names:
+        table["group"] = table[group_by]
+    frame = table.groupby(["group", "service", "channel"], as_index=False)[
+        ["invitations", "satisfied", "count"]
+    ].sum()
+    return frame.rename(columns={"count": "total"}).astype(
+        {"invitations": "int64", "satisfied": "int64", "total": "int64"}
+    )
+
+
+# poststratify's columns, as the satisfaction result names them (its own interval
+# columns would clash with the unweighted ones).
+WEIGHTED = {
+    "invitations": "invitations",
+    "response_rate": "response_rate",
+    "low_response": "low_response",
+    "csat_weighted": "csat_weighted",
+    "ci_low": "ci_low_weighted",
+    "ci_high": "ci_high_weighted",
+    "deff": "deff",
+    "n_effective": "n_effective",
+}
+CELL_COLUMNS = ["group", "service", "channel", "invitations", "responses", "response_rate"]
+
+
+def with_nonresponse(
+    groups: pd.DataFrame, frame: pd.DataFrame | None, min_response_rate: float
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """``groups`` (a published satisfaction frame) with response rates and the
+    post-stratified CSAT of each published group, the response rate of every cell of
+    those groups, and the method lines.
+
+    Strata are pooled until each has ``MIN_PUBLISHED`` responses, so the weighted CSAT
+    shown beside the plain one cannot be solved for a small cell; a cell's response
+    rate rests on its invitations and is withheld under ``MIN_PUBLISHED`` of them.
+    """
+    if frame is None or frame["total"].sum() == 0:
+        why = "no nonresponse adjustment: invitations do not record the citizen's language"
+        return groups, pd.DataFrame(columns=[*CELL_COLUMNS, "low_response"]), [why]
+    adjusted = analysis.poststratify(
+        frame, min_response_rate=min_response_rate, min_stratum=MIN_PUBLISHED
+    )
+    shown = groups["group"][~groups["suppressed"].eq(True)].astype(str)
+    extra = adjusted.groups[list(WEIGHTED)].assign(group=adjusted.groups["group"])
+    extra = extra.rename(columns=WEIGHTED)
+    merged = groups.merge(extra[extra["group"].isin(shown)], on="group", how="left")
+    merged = merged[[c for c in merged.columns if c != "suppressed"] + ["suppressed"]]
+    cells = adjusted.cells[adjusted.cells["group"].isin(shown)][CELL_COLUMNS]
+    cells = cells.assign(low_response=adjusted.cells["low_response"])
+    published = analysis.suppress(
+        cells.reset_index(drop=True),
+        count_column="invitations",
+        keep=("group", "service", "channel"),
+        within=("group",),
+    )
+    return merged, published, adjusted.method
