@@ -101,3 +101,23 @@ def test_bad_input_is_a_clear_one_line_error(tmp_path):
     )
     assert done.exit_code == 2
     assert "--out" in done.output
+
+
+def test_suppress_applies_disclosure_control_when_asked(tmp_path):
+    counts = tmp_path / "counts.csv"
+    counts.write_text("group,satisfied,total\nA,40,50\nB,60,80\nC,90,100\nTINY,2,3\n")
+    plain = CliRunner().invoke(
+        analyze, ["satisfaction", "--counts", str(counts), "--format", "json"]
+    )
+    assert plain.exit_code == 0, plain.output
+    assert json.loads(plain.output)["overall"]["total"] == 233
+    done = CliRunner().invoke(
+        analyze,
+        ["satisfaction", "--counts", str(counts), "--format", "json", "--suppress", "10"],
+    )
+    assert done.exit_code == 0, done.output
+    body = json.loads(done.output)
+    withheld = {g["group"] for g in body["groups"] if g["suppressed"]}
+    assert withheld == {"TINY", "A"}  # TINY's 3, and the smallest other with them
+    assert body["overall"]["total"] == 180
+    assert any(m.startswith("disclosure control") for m in body["method"])
