@@ -29,9 +29,10 @@ def source_messages() -> dict[str, str]:
         options_map,
         keywords={**DEFAULT_KEYWORDS, "N_": None},
     ):
-        for msgid in (message,) if isinstance(message, str) else message:
-            if msgid:
-                found.setdefault(msgid, f"{filename}:{lineno}")
+        # A plural message is one catalog entry, keyed by its singular.
+        msgid = message if isinstance(message, str) else message[0]
+        if msgid:
+            found.setdefault(msgid, f"{filename}:{lineno}")
     return found
 
 

@@ -1,4 +1,9 @@
-"""Staff sessions for the dashboard: piccolo_api's session table, one cookie for /admin too."""
+"""Staff sessions for the dashboard: piccolo_api's session table, one cookie for /admin too.
+
+Sessions are ``HashedSessions`` rows (the table stores the token's SHA-256), and
+last ``SESSION_HOURS`` however they were opened: ``server.admin`` gives
+piccolo_admin the same table and lifetime.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,13 @@ from dataclasses import dataclass
 
 from litestar.connection import ASGIConnection
 from piccolo.apps.user.tables import BaseUser
-from piccolo_api.session_auth.tables import SessionsBase
 
+from survey_app.auth.sessions import HashedSessions
 from survey_app.db.tables import Agency, Role, StaffRole
 
 SESSION_COOKIE = "id"  # piccolo_api's name, so an admin login also opens the dashboard
 SESSION_HOURS = 8
+SESSION_LIFETIME = dt.timedelta(hours=SESSION_HOURS)
 
 
 @dataclass(frozen=True)
@@ -55,7 +61,7 @@ async def from_request(connection: ASGIConnection) -> StaffMember | None:
     token = connection.cookies.get(SESSION_COOKIE)
     if not token or len(token) > 256:
         return None
-    user_id = await SessionsBase.get_user_id(token)
+    user_id = await HashedSessions.get_user_id(token)
     return await member(user_id) if user_id else None
 
 
@@ -65,17 +71,17 @@ async def log_in(username: str, password: str) -> str | None:
     if not user_id or await member(user_id) is None:
         return None
     now = dt.datetime.now()
-    session = await SessionsBase.create_session(
+    session = await HashedSessions.create_session(
         user_id=user_id,
-        expiry_date=now + dt.timedelta(hours=SESSION_HOURS),
-        max_expiry_date=now + dt.timedelta(hours=SESSION_HOURS),
+        expiry_date=now + SESSION_LIFETIME,
+        max_expiry_date=now + SESSION_LIFETIME,
     )
     return str(session.token)
 
 
 async def log_out(token: str | None) -> None:
     if token:
-        await SessionsBase.remove_session(token)
+        await HashedSessions.remove_session(token)
 
 
 async def set_role(user_id: int, role: Role, agency_code: str | None) -> None:

@@ -74,8 +74,13 @@ CLOSED = {
 
 def frame_headers(invitation: InvitationView | None) -> dict[str, str]:
     """Citizen pages may be framed by the agency's registered portals."""
-    origins = invitation.frame_origins if invitation else None
-    return {"Content-Security-Policy": embedding_policy(origins)}
+    if invitation is None:
+        return {"Content-Security-Policy": embedding_policy(None)}
+    return {
+        "Content-Security-Policy": embedding_policy(
+            invitation.frame_origins, agency=invitation.agency_code
+        )
+    }
 
 
 def message_page(

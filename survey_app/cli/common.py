@@ -10,13 +10,17 @@ import click
 
 from survey_app.db.engine import UNAVAILABLE, bind_tables, describe, engine_from_url
 from survey_app.db.tables import ALL_TABLES
-from survey_app.lib.settings import Settings
+from survey_app.lib.settings import Settings, private_var_dir
 
 T = TypeVar("T")
 
 
 def run_with_database(work: Callable[[Settings], Awaitable[T]]) -> T:
-    """Run ``work`` against the database named by the environment, or exit with a reason."""
+    """Run ``work`` against the database named by the environment, or exit with a reason.
+
+    The var directory and SQLite files are restricted to their owner on the way.
+    """
+    private_var_dir()
     settings = Settings.from_env()
     try:
         bind_tables(engine_from_url(settings.database_url), ALL_TABLES)

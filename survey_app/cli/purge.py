@@ -1,4 +1,6 @@
-"""``survey purge comments --older-than 180d``: free text past its retention period."""
+"""Data past its retention period: ``survey purge comments --older-than 180d`` (free text)
+and ``survey purge audit`` (audit-log entries older than ``SURVEY_AUDIT_DAYS``, 400 days by
+default)."""
 
 from __future__ import annotations
 
@@ -48,3 +50,31 @@ def comments(older_than: str, dry_run: bool) -> None:
     count = run_with_database(work)
     verb = "Would delete" if dry_run else "Deleted"
     click.echo(f"{verb} {count} comment(s) written before {cutoff:%Y-%m-%d %H:%M} UTC.")
+
+
+@purge.command()
+@click.option(
+    "--older-than",
+    "older_than",
+    default=None,
+    help="Age, e.g. 400d or 57w; default: SURVEY_AUDIT_DAYS days (400 when unset).",
+)
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
+def audit(older_than: str | None, dry_run: bool) -> None:
+    """Delete audit-log entries (who read comments and microdata) older than the given age."""
+    from survey_app.audit import log
+
+    if older_than is None:
+        try:
+            age = dt.timedelta(days=log.retention_days())
+        except ValueError as error:
+            raise click.ClickException(str(error)) from error
+    else:
+        age = parse_age(older_than)
+
+    async def work(_: Settings) -> tuple[int, dt.datetime]:
+        return await log.purge(age, dry_run=dry_run)
+
+    count, cutoff = run_with_database(work)
+    verb = "Would delete" if dry_run else "Deleted"
+    click.echo(f"{verb} {count} audit entry(ies) recorded before {cutoff:%Y-%m-%d %H:%M} UTC.")

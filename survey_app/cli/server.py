@@ -3,17 +3,49 @@
 from __future__ import annotations
 
 import asyncio
+import logging.config
 import os
 import sys
 import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from survey_app.cli.common import run_with_database
 from survey_app.db.engine import UNAVAILABLE, describe
-from survey_app.lib.settings import Settings, database_url_from_env
+from survey_app.db.tables import TOKEN_BYTES
+from survey_app.lib.logs import LOG_FORMATS, LOG_LEVELS, log_config
+from survey_app.lib.settings import Settings, database_url_from_env, private_var_dir
+
+if TYPE_CHECKING:
+    from litestar import Litestar
 
 PICCOLO_CONF = "survey_app.piccolo_conf"
+# `survey serve --log-level/--log-format`, also read by each worker of --workers N.
+LOG_LEVEL_VARIABLE = "SURVEY_LOG_LEVEL"
+LOG_FORMAT_VARIABLE = "SURVEY_LOG_FORMAT"
+
+
+def serve_log_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The log configuration named by SURVEY_LOG_LEVEL and SURVEY_LOG_FORMAT."""
+    env = os.environ if environ is None else environ
+    return log_config(
+        env.get(LOG_LEVEL_VARIABLE, "info"), env.get(LOG_FORMAT_VARIABLE, "plain"), TOKEN_BYTES
+    )
+
+
+def worker_app() -> Litestar:
+    """The app of one worker of ``survey serve --workers N``.
+
+    Litestar configures logging as it builds the app (its own root handler, without
+    redaction); the worker's logging is set up again afterwards, as ``survey serve`` does.
+    """
+    from survey_app.server.app import create_app
+
+    app = create_app()
+    logging.config.dictConfig(serve_log_config())
+    return app
 
 
 @click.command()
@@ -27,7 +59,23 @@ PICCOLO_CONF = "survey_app.piccolo_conf"
     help="Worker processes; they share the database, and the rate limits through "
     "SURVEY_REDIS_URL (required above 1 worker).",
 )
-def serve(host: str, port: int, workers: int) -> None:
+@click.option(
+    "--log-level",
+    envvar=LOG_LEVEL_VARIABLE,
+    default="info",
+    show_default=True,
+    type=click.Choice(list(LOG_LEVELS), case_sensitive=False),
+    help="Least severe lines logged, by uvicorn, Litestar and the service alike.",
+)
+@click.option(
+    "--log-format",
+    envvar=LOG_FORMAT_VARIABLE,
+    default="plain",
+    show_default=True,
+    type=click.Choice(LOG_FORMATS),
+    help="plain lines, or one JSON object per line. Invitation tokens are redacted in both.",
+)
+def serve(host: str, port: int, workers: int, log_level: str, log_format: str) -> None:
     """Serve the questionnaire, the portal API and the admin pages."""
     import uvicorn
 
@@ -35,6 +83,11 @@ def serve(host: str, port: int, workers: int) -> None:
     from survey_app.lib.i18n import CatalogError
     from survey_app.server.app import create_app, preflight
 
+    # Every worker reads the logging choice from the environment (see worker_app).
+    log_level = log_level.lower()
+    os.environ.update({LOG_LEVEL_VARIABLE: log_level, LOG_FORMAT_VARIABLE: log_format})
+    logging_config = serve_log_config()
+    private_var_dir()
     try:
         settings = Settings.from_env()
     except ValueError as error:
@@ -50,6 +103,8 @@ def serve(host: str, port: int, workers: int) -> None:
         app = create_app(settings)
     except (QuestionnaireError, CatalogError, ValueError) as error:
         raise click.ClickException(f"cannot start: {error}") from error
+    # After create_app, which lets Litestar configure logging its own way.
+    logging.config.dictConfig(logging_config)
     try:
         asyncio.run(preflight(app))
     except UNAVAILABLE as error:
@@ -61,15 +116,23 @@ def serve(host: str, port: int, workers: int) -> None:
     click.echo(f"Database: {describe(settings.database_url)}")
     click.echo(f"Serving on http://{host}:{port}/  (admin: http://{host}:{port}/admin/)")
     if workers == 1:
-        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_config=logging_config,
+            log_level=LOG_LEVELS[log_level],
+            proxy_headers=True,
+        )
     else:
         uvicorn.run(
-            "survey_app.server.app:create_app",
+            f"{__name__}:worker_app",
             factory=True,
             host=host,
             port=port,
             workers=workers,
-            log_level="info",
+            log_config=logging_config,
+            log_level=LOG_LEVELS[log_level],
             proxy_headers=True,
         )
 
@@ -81,6 +144,7 @@ def migrate() -> None:
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
     url = database_url_from_env()
+    private_var_dir()
     click.echo(f"Migrating {describe(url)}")
     try:
         result = asyncio.run(run_forwards(app_name="all"))

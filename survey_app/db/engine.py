@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -14,9 +15,15 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.table import Table
 
+from survey_app.lib.settings import PRIVATE_FILE_MODE, make_private, private_directory
+
 # A writer waits this long for SQLite's lock before giving up; bursts of
 # submissions queue behind one another instead of failing at once.
 SQLITE_BUSY_TIMEOUT_S = 30.0
+
+# Files SQLite keeps beside the database: the write-ahead log, its shared-memory
+# index and the rollback journal. SQLite creates each with the database file's mode.
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 
 # What a violated UNIQUE constraint raises on each engine.
 UNIQUE_VIOLATIONS: tuple[type[Exception], ...] = (
@@ -43,12 +50,38 @@ def sqlite_path(url: str) -> Path:
     return Path(url[len(prefix) :])
 
 
+def private_sqlite_files(path: Path) -> None:
+    """Make the SQLite database at ``path`` readable by its owner only, whatever the umask.
+
+    A missing directory is created ``0700`` and a missing database file ``0600`` (an empty
+    file is an empty database), so SQLite never creates either under the umask; the
+    ``-wal``, ``-shm`` and ``-journal`` files SQLite creates later copy the database file's
+    mode. Existing files (from an earlier version, or a bulk load) lose their group and
+    other permissions. Every engine is made through ``engine_from_url``, so ``survey
+    migrate``, ``survey serve``, every CLI command and the bulk loader (which opens the
+    engine's file with ``sqlite3``) find the files private.
+    """
+    private_directory(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        pass
+    else:
+        os.fchmod(fd, PRIVATE_FILE_MODE)
+        os.close(fd)
+    for file in (path, *(path.with_name(path.name + suffix) for suffix in SQLITE_COMPANIONS)):
+        make_private(file)
+
+
 def engine_from_url(url: str) -> Engine:
-    """Create (without connecting) the engine that ``url`` names."""
+    """Create (without connecting) the engine that ``url`` names.
+
+    For SQLite the database file is created first, private (``private_sqlite_files``).
+    """
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
         path = sqlite_path(url)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_files(path)
         return SQLiteEngine(path=str(path), timeout=SQLITE_BUSY_TIMEOUT_S)
     if scheme in ("postgresql", "postgres"):
         return PostgresEngine(config={"dsn": url})

@@ -48,6 +48,13 @@ class Role(StrEnum):
     portal = "portal"
 
 
+class Actor(StrEnum):
+    """Who an audit entry names: a staff login or an API key."""
+
+    user = "user"
+    key = "key"
+
+
 class Agency(Table):
     """A ministry, branch or locality that runs a public service portal."""
 
@@ -208,6 +215,31 @@ class StaffRole(Table):
     agency = ForeignKey(references=Agency, on_delete=OnDelete.restrict, null=True)
 
 
+class AuditEntry(Table):
+    """One read of citizens' comments or of the microdata: who, when, what, how many rows.
+
+    Append-only: the application inserts entries (``survey_app.audit.log``) and sets
+    ``row_count`` of a streamed export once, when its last rows are sent; only
+    ``survey purge audit`` deletes, past the retention period. No foreign keys: an entry
+    outlives the login, key or agency it names, so it keeps their ids and codes as text.
+    Created by a hand-written migration (SQL for each engine, as Piccolo would write it).
+    """
+
+    read_at = Timestamptz(index=True, help_text="When the read was answered (UTC)")
+    actor = Varchar(length=8, choices=Actor)
+    user_id = Integer(null=True, default=None, help_text="Staff login (piccolo_user id)")
+    username = Varchar(length=100, null=True, default=None)
+    key_id = Integer(null=True, default=None, help_text="API key (api_key id)")
+    role = Varchar(length=16, choices=Role)
+    agency_code = Varchar(length=32, null=True, default=None, help_text="The reader's agency")
+    route = Varchar(length=255, help_text="Route path, e.g. /api/v1/comments")
+    format = Varchar(length=8)
+    filters = JSON(default={}, help_text="The filters applied, as the answer states them")
+    row_count = Integer(
+        null=True, default=None, help_text="Rows returned; empty: a download that did not finish"
+    )
+
+
 SURVEY_TABLES: list[type[Table]] = [
     Agency,
     Service,
@@ -221,6 +253,7 @@ SURVEY_TABLES: list[type[Table]] = [
     MonthlyRating,
     MonthlyReason,
     StaffRole,
+    AuditEntry,
 ]
 AUTH_TABLES: list[type[Table]] = [BaseUser, SessionsBase]
 ALL_TABLES: list[type[Table]] = SURVEY_TABLES + AUTH_TABLES

@@ -2,18 +2,27 @@
 
 Satisfaction differs by agency and improves month by month; reasons follow
 the published shares, with one agency hitting payment errors twice as often.
+
+Not every invitation is answered: around the responses of each agency ×
+service × channel come invitations nobody answered, as many as that cell's
+response propensity implies. Propensity depends on the channel (a counter
+clerk hands the survey over in person, an e-mail mostly goes unread) and a
+little on the service, and the cells that answer least are also the least
+satisfied, so the plain CSAT leans toward the channels that answer and
+weighting the responses back to the invitations changes it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from questionnaires import REASON_CODES
-from survey_app.db.bulk import CHUNK, Columns, insert_columns
+from survey_app.db.bulk import CHUNK, Columns, Unanswered, insert_columns
 from survey_app.db.tables import Service
 
 DEMO_SEED = 2026
@@ -32,7 +41,17 @@ REASON_WEIGHTS = {
 BASE_CSAT = 0.83
 CSAT_SHIFT = {"HN": -0.10, "MOF": +0.09, "GDT": -0.06, "QN": +0.07}
 DOUBLE_PAYMENT_ERRORS = {"VSS"}
+# Channels of the responses; those of the invitations follow from the propensities below.
 CHANNEL_WEIGHTS = {"web": 55, "mobile": 30, "counter": 10, "sms": 3, "email": 2}
+# The share of invitations answered on each channel (every ``Channel``)...
+RESPONSE_PROPENSITY = {"web": 0.35, "mobile": 0.25, "counter": 0.60, "sms": 0.20, "email": 0.15}
+# ...times a factor of each service within 1 ± this, fixed by the service code.
+SERVICE_PROPENSITY_SPREAD = 0.15
+# Differential nonresponse: a cell's CSAT moves by this much per unit of
+# propensity above or below the pivot (counter +0.10, email -0.08).
+PROPENSITY_CSAT_SLOPE = 0.4
+PROPENSITY_CSAT_PIVOT = RESPONSE_PROPENSITY["web"]
+PROPENSITY_RANGE = (0.02, 0.95)
 LOCALE_WEIGHTS = {"vi": 85, "en": 10, "id": 5}
 MONTHLY_GAIN = 0.004
 
@@ -40,13 +59,19 @@ MONTHLY_GAIN = 0.004
 async def synthesize(
     count: int, months: int, seed: int = DEMO_SEED, progress: Callable[[int], None] | None = None
 ) -> int:
-    """Add ``count`` realistic responses spread over the last ``months`` months.
+    """Add ``count`` realistic responses spread over the last ``months`` months,
+    with the invitations nobody answered around them (about two per response);
+    returns the count of responses.
 
     Generated and stored one chunk at a time, so memory stays flat for
-    millions of responses; the same seed gives the same responses.
+    millions of responses; the same seed gives the same responses and
+    invitations (tokens and transaction keys aside, which are random).
     """
     rows = await Service.select(
-        Service.id, Service.agency.id.as_alias("agency_id"), Service.agency.code.as_alias("agency")
+        Service.id,
+        Service.code,
+        Service.agency.id.as_alias("agency_id"),
+        Service.agency.code.as_alias("agency"),
     )
     if not rows:
         raise ValueError("no services: load the demo agencies and services first")
@@ -94,15 +119,25 @@ class ServiceTable:
     agency_id: np.ndarray
     csat_shift: np.ndarray
     double_payment: np.ndarray  # bool: this agency's citizens hit payment errors twice as often
+    propensity: np.ndarray  # [service, channel]: the share of invitations answered
 
     @classmethod
     def of(cls, rows: list[dict]) -> ServiceTable:
+        factor = np.array([_service_factor(r.get("code") or str(r["id"])) for r in rows])
         return cls(
             service_id=np.array([r["id"] for r in rows]),
             agency_id=np.array([r["agency_id"] for r in rows]),
             csat_shift=np.array([CSAT_SHIFT.get(r["agency"], 0.0) for r in rows]),
             double_payment=np.array([r["agency"] in DOUBLE_PAYMENT_ERRORS for r in rows]),
+            propensity=np.clip(np.outer(factor, CHANNEL_PROPENSITY), *PROPENSITY_RANGE),
         )
+
+
+def _service_factor(code: str) -> float:
+    """How much more or less than its channel's share a service answers: 1 ± the spread,
+    the same for a code on every run (a stable hash, not Python's salted one)."""
+    unit = zlib.crc32(code.encode()) / 0xFFFF_FFFF
+    return 1 + SERVICE_PROPENSITY_SPREAD * (2 * unit - 1)
 
 
 def _probabilities(weights: dict[str, float]) -> np.ndarray:
@@ -121,6 +156,7 @@ REASON_SETS = [
 ]
 CHANNELS = np.array(list(CHANNEL_WEIGHTS), dtype=object)
 CHANNEL_P = _probabilities(CHANNEL_WEIGHTS)
+CHANNEL_PROPENSITY = np.array([RESPONSE_PROPENSITY[channel] for channel in CHANNEL_WEIGHTS])
 LOCALES = np.array(list(LOCALE_WEIGHTS), dtype=object)
 LOCALE_P = _probabilities(LOCALE_WEIGHTS)
 SATISFIED_RATINGS, SATISFIED_P = np.array([4, 5]), np.array([0.45, 0.55])
@@ -133,13 +169,22 @@ DAY_S = 86_400
 def _generate(
     rng: np.random.Generator, services: ServiceTable, now_s: int, period: Period
 ) -> Columns:
-    """``period.size`` responses in time order, drawn column by column."""
+    """``period.size`` responses in time order, drawn column by column, and the
+    invitations nobody answered around them."""
     size = period.size
     picked = rng.integers(len(services.service_id), size=size)
-    when_s = np.sort(rng.integers(period.start_s, max(period.end_s, period.start_s + 1), size=size))
-    # Satisfaction improves month by month, and differs by agency.
+    channel = rng.choice(len(CHANNELS), size=size, p=CHANNEL_P)
+    when_s = _times(rng, period, size)
+    propensity = services.propensity[picked, channel]
+    # Satisfaction improves month by month, differs by agency, and is lower
+    # where fewer answer.
     months_ago = (now_s - when_s) // DAY_S / 30
-    csat = BASE_CSAT + services.csat_shift[picked] - MONTHLY_GAIN * months_ago
+    csat = (
+        BASE_CSAT
+        + services.csat_shift[picked]
+        + PROPENSITY_CSAT_SLOPE * (propensity - PROPENSITY_CSAT_PIVOT)
+        - MONTHLY_GAIN * months_ago
+    )
     satisfied = rng.random(size) < np.clip(csat, 0.05, 0.99)
     overall = np.where(
         satisfied,
@@ -149,11 +194,44 @@ def _generate(
     return Columns(
         agency=services.agency_id[picked].tolist(),
         service=services.service_id[picked].tolist(),
-        channel=rng.choice(CHANNELS, size=size, p=CHANNEL_P).tolist(),
+        channel=CHANNELS[channel].tolist(),
         locale=rng.choice(LOCALES, size=size, p=LOCALE_P).tolist(),
         submitted_us=when_s * 1_000_000,
         overall=overall.tolist(),
         reasons=_reasons(rng, services.double_payment[picked], overall <= 3),
+        unanswered=_unanswered(rng, services, picked, channel, propensity, period),
+    )
+
+
+def _times(rng: np.random.Generator, period: Period, size: int) -> np.ndarray:
+    """``size`` whole seconds drawn uniformly in the period, in order."""
+    return np.sort(rng.integers(period.start_s, max(period.end_s, period.start_s + 1), size=size))
+
+
+def _unanswered(
+    rng: np.random.Generator,
+    services: ServiceTable,
+    picked: np.ndarray,
+    channel: np.ndarray,
+    propensity: np.ndarray,
+    period: Period,
+) -> Unanswered:
+    """The invitations nobody answered around these responses (given in time order).
+
+    Each invitation of a cell is answered with the cell's propensity p, so
+    before each answered one come Geometric(p) - 1 unanswered ones: the cell
+    ends up with about responses / p invitations. Issued over the same period,
+    in order, so each lands near the response it was drawn for.
+    """
+    missed = rng.geometric(propensity) - 1
+    service = np.repeat(picked, missed)
+    size = len(service)
+    return Unanswered(
+        agency=services.agency_id[service].tolist(),
+        service=services.service_id[service].tolist(),
+        channel=CHANNELS[np.repeat(channel, missed)].tolist(),
+        locale=rng.choice(LOCALES, size=size, p=LOCALE_P).tolist(),
+        created_us=_times(rng, period, size) * 1_000_000,
     )
 
 

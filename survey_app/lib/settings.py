@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+import stat
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -14,6 +15,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_VAR_DIR = ROOT / "var"
 DATABASE_FILE = "survey.sqlite"  # the embedded database, in the var directory
+# The generated SURVEY_SECRET, in the var directory.
+SECRET_FILE = "secret.key"  # noqa: S105 (a file name, not a secret)
+# The var directory, the SQLite files and the secret hold comments, password hashes,
+# sessions and keys: readable and writable by the service's own user only.
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
 SUPPORTED_LOCALES = ("vi", "en", "id")
 DEFAULT_LOCALE = "vi"
 
@@ -93,7 +100,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        var_dir = Path(env.get("SURVEY_VAR_DIR", DEFAULT_VAR_DIR))
+        var_dir = var_dir_from_env(env)
 
         def number(variable: str, name: str) -> int:
             return int(env.get(variable, cls.default(name)))
@@ -119,26 +126,80 @@ class Settings:
         )
 
 
+def var_dir_from_env(environ: Mapping[str, str] | None = None) -> Path:
+    """``SURVEY_VAR_DIR``: where the embedded database and the generated secret live."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("SURVEY_VAR_DIR", DEFAULT_VAR_DIR))
+
+
 def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:
     """``DATABASE_URL``, defaulting to the embedded SQLite file under the var directory."""
     env = os.environ if environ is None else environ
-    var_dir = Path(env.get("SURVEY_VAR_DIR", DEFAULT_VAR_DIR))
-    return env.get("DATABASE_URL") or f"sqlite:///{var_dir / DATABASE_FILE}"
+    return env.get("DATABASE_URL") or f"sqlite:///{var_dir_from_env(env) / DATABASE_FILE}"
+
+
+def private_directory(path: Path) -> Path:
+    """Create ``path`` (with any missing parents) as ``PRIVATE_DIR_MODE``, whatever the umask.
+
+    A directory that already exists is left as it is: it may be shared (``/tmp``, a
+    mounted volume). ``make_private`` restricts one the service owns, like the var directory.
+    """
+    try:
+        path.mkdir(mode=PRIVATE_DIR_MODE, parents=True)
+    except FileExistsError:
+        return path
+    os.chmod(path, PRIVATE_DIR_MODE)  # mkdir's mode is filtered through the umask
+    return path
+
+
+def make_private(path: Path) -> None:
+    """Take every group and other permission off ``path``, if it exists.
+
+    Files made by an earlier version (or under a loose umask) are fixed the next time the
+    service opens them. Only the owner may change a mode: for anyone else this warns and
+    carries on, since refusing to start would not make the file any less readable.
+    """
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        if mode & 0o077:
+            os.chmod(path, mode & 0o700)
+    except FileNotFoundError:
+        return
+    except PermissionError as error:
+        print(
+            f"warning: cannot restrict {path} to its owner ({error}); "
+            "other local users may be able to read it",
+            file=sys.stderr,
+        )
+
+
+def private_var_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Restrict the var directory to its owner if it exists (commands that open it call this)."""
+    var_dir = var_dir_from_env(environ)
+    make_private(var_dir)
+    return var_dir
 
 
 def load_or_create_secret(var_dir: Path) -> str:
-    """Read the generated secret from ``var_dir``, creating it once if absent."""
-    path = var_dir / "secret.key"
+    """Read the generated secret from ``var_dir``, creating it once if absent.
+
+    The directory is ``PRIVATE_DIR_MODE`` and the file ``PRIVATE_FILE_MODE``, an existing
+    one included.
+    """
+    private_directory(var_dir)
+    make_private(var_dir)
+    path = var_dir / SECRET_FILE
     if path.exists():
+        make_private(path)
         return path.read_text().strip()
-    var_dir.mkdir(parents=True, exist_ok=True)
     value = secrets.token_urlsafe(32)
     # O_EXCL: two workers starting together must not each write a different key.
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
     except FileExistsError:
         return path.read_text().strip()
     with os.fdopen(fd, "w") as handle:
+        os.fchmod(handle.fileno(), PRIVATE_FILE_MODE)  # whatever the umask
         handle.write(value)
     print(
         f"warning: SURVEY_SECRET is not set; generated one into {path}. "

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
+from litestar.file_system import BaseLocalFileSystem
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
+from litestar.types import PathType
+from litestar.types.file_types import FileInfo
 
 from questionnaires import DEFAULT_QUESTIONNAIRE_ID, load_directory
+from survey_app.audit.controller import AuditController
 from survey_app.auth import controller as login
 from survey_app.auth.guards import PUBLIC, current_principal, unguarded_routes
 from survey_app.citizen import pages as citizen
@@ -71,11 +76,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             StatisticsController,
             ExportsController,
             CommentsController,
+            AuditController,
             *login.ROUTES,
             *dashboard.ROUTES,
-            create_static_files_router(
-                path="/static", directories=[PACKAGE_DIR / "static"], opt=PUBLIC
-            ),
+            static_files_router(),
             admin_handler(production=settings.https),
         ],
         dependencies={
@@ -103,6 +107,27 @@ def create_app(settings: Settings | None = None) -> Litestar:
             + ", ".join(unguarded)
         )
     return app
+
+
+class StaticFileSystem(BaseLocalFileSystem):
+    """The local file system as ``/static`` sees it: a name with a control character (a NUL
+    makes ``stat`` raise ValueError) or a ``..`` segment names no file, so it is a 404."""
+
+    async def info(self, path: PathType, **kwargs: Any) -> FileInfo:
+        text = str(path)
+        if any(ord(char) < 32 or ord(char) == 127 for char in text) or ".." in Path(text).parts:
+            raise FileNotFoundError(text)
+        return await super().info(path, **kwargs)
+
+
+def static_files_router() -> Router:
+    """``/static``: the package's own files, a 404 for anything else."""
+    return create_static_files_router(
+        path="/static",
+        directories=[PACKAGE_DIR / "static"],
+        file_system=StaticFileSystem(),
+        opt=PUBLIC,
+    )
 
 
 def build_context(settings: Settings) -> AppContext:

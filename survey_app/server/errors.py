@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+import asyncpg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.response import Redirect, Template
@@ -28,6 +29,12 @@ from survey_app.lib.i18n import N_, request_locale
 log = logging.getLogger("survey")
 
 RETRY_AFTER_S = "5"
+# Text PostgreSQL refuses to read (a NUL, a character outside the encoding): what a request
+# carried, never the server's fault. Filters refuse them first; this covers every other value.
+UNREADABLE_TEXT: tuple[type[Exception], ...] = (
+    asyncpg.exceptions.CharacterNotInRepertoireError,
+    asyncpg.exceptions.UntranslatableCharacterError,
+)
 
 # Pages by status: (heading msgid, text msgid).
 ERROR_PAGES: dict[int, tuple[str, str]] = {
@@ -62,6 +69,7 @@ def handled_exceptions(ctx: AppContext) -> dict[type[Exception], object]:
     return {
         HTTPException: handler,
         UnicodeDecodeError: handler,
+        **dict.fromkeys(UNREADABLE_TEXT, handler),
         **dict.fromkeys(UNAVAILABLE, handler),
         Exception: handler,
     }
@@ -88,6 +96,13 @@ def error_response(ctx: AppContext, request: Request, exc: Exception) -> Respons
     elif isinstance(exc, UnicodeDecodeError):
         # Litestar lets a body that is not UTF-8 escape its JSON decoder as a bare error.
         status, detail, extra = HTTP_400_BAD_REQUEST, "The request body is not valid UTF-8", None
+    elif isinstance(exc, UNREADABLE_TEXT):
+        log.info("refused text the database cannot read on %s", request.method)
+        status, detail, extra = (
+            HTTP_400_BAD_REQUEST,
+            "The request contains a character that cannot be used here (a control character?)",
+            None,
+        )
     elif isinstance(exc, UNAVAILABLE):
         log.warning("database unavailable: %s", type(exc).__name__)
         status, detail, extra = (

@@ -1,4 +1,4 @@
-"""What the service does when it starts and stops: connect, check, start the writer."""
+"""What the service does when it starts and stops: redact logs, connect, check, start the writer."""
 
 from __future__ import annotations
 
@@ -11,19 +11,26 @@ from litestar.stores.base import Store
 from piccolo.engine.postgres import PostgresEngine
 
 from survey_app.db.engine import prepare
+from survey_app.db.tables import TOKEN_BYTES
 from survey_app.definitions.registry import register_questionnaires
 from survey_app.lib.context import AppContext
+from survey_app.lib.logs import install_redaction
 from survey_app.submissions.writer import GroupCommitWriter
 
 Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
 
 
 def lifespan(ctx: AppContext, writer: GroupCommitWriter, limits_store: Store) -> Lifespan:
-    """The app's lifespan: the pool, the questionnaire register, the writer, the limits store."""
+    """The app's lifespan: the pool, the questionnaire register, the writer, the limits store.
+
+    It first makes every log handler redact invitation tokens: ``survey serve`` configures
+    its own that way, but the app may be served otherwise (``uvicorn --factory``).
+    """
     engine = ctx.engine
 
     @asynccontextmanager
     async def serving(_: Litestar) -> AsyncIterator[None]:
+        install_redaction(TOKEN_BYTES)
         if isinstance(engine, PostgresEngine):
             await engine.start_connection_pool()
         try:

@@ -4,7 +4,8 @@ Litestar's rate-limit middleware counts; the counts live in Redis when
 ``SURVEY_REDIS_URL`` is set, so every worker and every machine draws on one
 budget (the default memory store is per process: N workers would grant N
 times the budget, which is why ``survey serve --workers`` above 1 asks for
-Redis). Addresses of one-stop counters, where many citizens share one tablet,
+Redis). Failed staff logins are counted in the same store (``auth.throttle``).
+Addresses of one-stop counters, where many citizens share one tablet,
 can be exempted.
 
 The limiter fails open: if Redis stops answering, requests are served
@@ -31,34 +32,16 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from survey_app.auth.apikeys import bearer_token
+from survey_app.auth.throttle import STORE_NAME, client_address, client_id
 from survey_app.lib.settings import Settings
 
 log = logging.getLogger("survey.ratelimit")
 
-STORE_NAME = "rate_limit"
 CITIZEN_PREFIX = "/s/"
 API_PREFIX = "/api/"
 # A Redis that does not answer must not hold a citizen's request for long.
 REDIS_TIMEOUT_S = 0.25
 WARN_EVERY_S = 60.0
-
-
-def client_address(request: Request) -> str:
-    # uvicorn's proxy_headers replaces the peer with X-Forwarded-For from trusted proxies.
-    return request.client.host if request.client else "unknown"
-
-
-def client_id(request: Request) -> str:
-    """Whom a budget belongs to: an IPv4 address, or an IPv6 /64 (one subscriber's network,
-    within which a device may pick any address)."""
-    address = client_address(request)
-    try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if parsed.version == 6:
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return address
 
 
 class FailOpenRedisStore(RedisStore):

@@ -1,4 +1,8 @@
-"""Free-text comments: an analyst reads those of their own agency, an admin any agency's."""
+"""Free-text comments: an analyst reads those of their own agency, an admin any agency's.
+
+Every answer is recorded in the audit log (``survey_app.audit``) before it is sent: who,
+the format, the filters applied (an analyst's own agency included) and the row count.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,12 @@ from dataclasses import replace
 from typing import Any
 
 import pandas as pd
-from litestar import Controller, Response
+from litestar import Controller, Request, Response
 from litestar.di import Provide
 from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromQuery
 
+from survey_app.audit import log as audit
 from survey_app.auth.guards import PrincipalDep, staff_or_key
 from survey_app.db.tables import Comment, Role
 from survey_app.lib.clock import as_utc
@@ -32,7 +37,11 @@ class CommentsController(Controller):
 
     @download("/", summary="Citizens' comments (analysts: their own agency only)")
     async def comments(
-        self, principal: PrincipalDep, filters: FiltersDep, format: FromQuery[str] = "json"
+        self,
+        request: Request,
+        principal: PrincipalDep,
+        filters: FiltersDep,
+        format: FromQuery[str] = "json",
     ) -> Response[Any]:
         """Admins read every agency's comments; an analyst those of their own agency."""
         fmt = check_format(format)
@@ -73,4 +82,5 @@ class CommentsController(Controller):
             "count": len(frame),
             "comments": frame.to_dict("records"),
         }
+        await audit.record(principal, audit.route_of(request), fmt, body["filters"], len(frame))
         return render(fmt, "comments", body, frame)

@@ -3,21 +3,29 @@
 One row per response: no comment, no transaction hash, no identifier, the
 submission time truncated to the day. Rows are read in batches by id, so
 memory stays flat however many rows are exported.
+
+Each export is recorded in the audit log (``survey_app.audit``) before its first row is
+sent, with an empty row count; the rows are counted as they stream and the count is set
+just before the last chunk is sent. An entry whose count stays empty is an export that
+stopped before its end (the client went away, or the server stopped). The data
+dictionary holds no citizen data and is not recorded.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any
 
-from litestar import Controller, get
+from litestar import Controller, Request, get
 from litestar.di import Provide
 from litestar.response import Stream
 
 from questionnaires import REASON_CODES
-from survey_app.auth.guards import staff_or_key
+from survey_app.audit import log as audit
+from survey_app.auth.guards import PrincipalDep, staff_or_key
 from survey_app.db.tables import Channel, Response, ResponseReason, Role
 from survey_app.lib.clock import as_utc
 from survey_app.lib.context import AppContext, Ctx
@@ -85,7 +93,11 @@ async def microdata_rows(filters: Filters) -> AsyncIterator[list[Any]]:
             ]
 
 
-async def csv_chunks(filters: Filters) -> AsyncIterator[bytes]:
+async def csv_chunks(
+    filters: Filters, counted: Callable[[int], Awaitable[None]] | None = None
+) -> AsyncIterator[bytes]:
+    """The CSV in chunks of 1,000 rows; ``counted`` gets the number of rows before the last
+    chunk is handed over."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     buffer.write("\ufeff")
@@ -98,6 +110,8 @@ async def csv_chunks(filters: Filters) -> AsyncIterator[bytes]:
             yield buffer.getvalue().encode()
             buffer.seek(0)
             buffer.truncate()
+    if counted is not None:
+        await counted(count)
     yield buffer.getvalue().encode()
 
 
@@ -115,9 +129,14 @@ class ExportsController(Controller):
         media_type=CSV,
         raises=API_ERRORS,
     )
-    async def responses_csv(self, filters: FiltersDep) -> Stream:
+    async def responses_csv(
+        self, request: Request, principal: PrincipalDep, filters: FiltersDep
+    ) -> Stream:
+        entry = await audit.record(
+            principal, audit.route_of(request), "csv", filters.to_dict(), None
+        )
         return Stream(
-            csv_chunks(filters),
+            csv_chunks(filters, partial(audit.finish, entry)),
             media_type=CSV,
             headers={"Content-Disposition": 'attachment; filename="responses.csv"'},
         )

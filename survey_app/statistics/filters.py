@@ -4,6 +4,7 @@ requests (the ``filters`` dependency)."""
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from dataclasses import asdict, dataclass
 from typing import Annotated
 
@@ -16,6 +17,10 @@ from survey_app.lib.settings import SUPPORTED_LOCALES
 
 GROUP_BY = ("agency", "service", "channel")
 PERIODS = ("day", "week", "month", "quarter")
+# The days a filter may name: every response falls well inside, and a day past the
+# last one (an end is exclusive) is still a date.
+FIRST_DAY = dt.date(2000, 1, 1)
+LAST_DAY = dt.date(2100, 12, 31)
 
 
 class FilterError(ValueError):
@@ -50,6 +55,17 @@ class Filters:
         date_from: str | None = None,
         date_to: str | None = None,
     ) -> Filters:
+        for name, value in (
+            ("agency", agency),
+            ("service", service),
+            ("channel", channel),
+            ("locale", locale),
+            ("essential", essential),
+            ("from", date_from),
+            ("to", date_to),
+        ):
+            if isinstance(value, str):
+                check_text(value, name)
         if channel is not None and channel not in {c.value for c in Channel}:
             raise FilterError(
                 f"unknown channel {channel!r}: use one of {', '.join(c.value for c in Channel)}"
@@ -103,13 +119,23 @@ async def parse_filters(
 FiltersDep = NamedDependency[Filters]
 
 
+def check_text(value: str, name: str) -> None:
+    """Refuse a value with a control character (NUL, line breaks, ...): no code has one,
+    and PostgreSQL cannot even compare a NUL."""
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise FilterError(f"{name!r} must not contain control characters")
+
+
 def _date(value: str | None, name: str) -> dt.date | None:
     if not value:
         return None
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError as error:
         raise FilterError(f"{name!r} must be a date like 2026-03-31, not {value!r}") from error
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise FilterError(f"{name!r} must be a day from {FIRST_DAY} to {LAST_DAY}, not {value!r}")
+    return day
 
 
 def _flag(value: str | bool | None) -> bool:

@@ -22,11 +22,15 @@ from survey_app.db.cells import CellInput, cell_counts
 from survey_app.db.tables import Role
 from survey_app.lib.clock import as_utc
 from survey_app.lib.settings import DEFAULT_LOCALE
+from survey_app.submissions.redact import redact
 
 # Questions whose answers are free text are stored apart, in ``Comment``.
 FREE_TEXT_KIND = "text"
 OVERALL = "overall"
 REASONS = "reasons"
+# How many phone numbers, ID numbers, e-mails and dossier codes were taken out of the
+# response's free text (``redact``), among its structured answers; absent when none.
+REDACTED = "redacted"
 
 # What the steps read, and the rows they write (``_write`` builds them in this order);
 # the stores put in their engine's placeholders.
@@ -80,6 +84,7 @@ class Outcome:
     questionnaire_version: int | None = None
     expires_at: dt.datetime | None = None
     errors: tuple[AnswerError, ...] = ()
+    redacted: int = 0  # personal data replaced by markers in the stored free text
 
 
 # What a batch comes to: an outcome per submission, or the error that stopped the batch.
@@ -108,6 +113,7 @@ class _Accepted:
     locale: str
     extras: dict[str, object]
     free_text: list[tuple[str, str]]
+    redacted: int
     response_id: int | None = None
 
 
@@ -120,20 +126,29 @@ def _check_key(key: dict[str, Any] | None) -> Verdict | None:
 
 
 def _split(
-    questionnaire: Questionnaire, values: Mapping[str, object]
-) -> tuple[dict[str, object], list[tuple[str, str]]]:
-    """Separate structured answers from free text (kept apart so it can be purged)."""
+    questionnaire: Questionnaire, values: Mapping[str, object], locale: str
+) -> tuple[dict[str, object], list[tuple[str, str]], int]:
+    """Separate structured answers from free text (kept apart so it can be purged).
+
+    Free text is stored only with its personal data replaced by markers in ``locale``
+    (``redact``); the count of replacements goes among the structured answers.
+    """
     extras: dict[str, object] = {}
     free_text: list[tuple[str, str]] = []
+    redacted = 0
     for question in questionnaire.questions:
         if question.id not in values or question.id in (OVERALL, REASONS):
             continue
         value = values[question.id]
         if question.kind == FREE_TEXT_KIND:
-            free_text.append((question.id, str(value)))
+            cleaned = redact(str(value), locale)
+            free_text.append((question.id, cleaned.text))
+            redacted += cleaned.removed
         else:
             extras[question.id] = list(value) if isinstance(value, tuple) else value
-    return extras, free_text
+    if redacted:
+        extras[REDACTED] = redacted
+    return extras, free_text, redacted
 
 
 def _judge(
@@ -167,15 +182,18 @@ def _judge(
     clean, errors = validate_answers(questionnaire, submission.answers)
     if errors:
         return Outcome(Verdict.invalid, errors=tuple(errors))
-    extras, free_text = _split(questionnaire, clean.values)
+    locale = submission.locale or invitation["locale"] or DEFAULT_LOCALE
+    extras, free_text, redacted = _split(questionnaire, clean.values, locale)
     return _Accepted(
         index=index,
         invitation=invitation,
         questionnaire=questionnaire,
-        values=dict(clean.values),
-        locale=submission.locale or invitation["locale"] or DEFAULT_LOCALE,
+        # Only what the writer reads: the free text is kept redacted, in ``free_text``.
+        values={k: clean.values[k] for k in (OVERALL, REASONS) if k in clean.values},
+        locale=locale,
         extras=extras,
         free_text=free_text,
+        redacted=redacted,
     )
 
 
@@ -217,6 +235,7 @@ def plan_batch(
             response_id=item.response_id,
             questionnaire_id=item.questionnaire.id,
             questionnaire_version=item.questionnaire.version,
+            redacted=item.redacted,
         )
     return [outcome for outcome in outcomes if outcome is not None]
 

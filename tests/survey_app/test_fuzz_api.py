@@ -54,6 +54,7 @@ STATS_OPERATIONS = [
     ("GET", "/api/v1/stats/trend"),
     ("GET", "/api/v1/stats/league"),
     ("GET", "/api/v1/comments"),
+    ("GET", "/api/v1/audit"),
     ("GET", "/api/v1/exports/responses.csv"),
     ("GET", "/api/v1/exports/dictionary.json"),
 ]
@@ -218,16 +219,39 @@ def test_portal_responses(api_schema, live, portal: Portal, wrong_keys, tokens, 
 
 # --- statistics and exports --------------------------------------------------------------
 
-# Values that pass the filters, so the statistics are computed and rendered.
+# What an attacker sends first: days at the ends of the calendar (a day past 9999-12-31 is
+# no date) and control characters (PostgreSQL cannot compare a NUL). Each must be a 400.
+FAR_DATES = ["9999-12-31", "0001-01-01", "1999-12-31", "2101-01-01"]
+CONTROL = ["\x00", "\x1f", "\x7f", "\r\n"]
+edge_dates = st.sampled_from(FAR_DATES)
+edge_text = st.builds(
+    lambda text, char, at: text[:at] + char + text[at:],
+    st.sampled_from(["MIC", "MIC-1", "web", "vi", "true", "2026-01-01", ""]),
+    st.sampled_from(CONTROL),
+    st.integers(0, 10),
+)
+
+# Values that pass the filters, so the statistics are computed and rendered; in negative
+# runs, one case in four also gets an edge value, which must be refused with a declared 400.
 STATS_VALUES = {
     "format": st.sampled_from(["csv", "json", "xlsx"]),
     "group_by": st.sampled_from(["agency", "service", "channel"]),
     "period": st.sampled_from(["day", "week", "month", "quarter"]),
     "agency": st.sampled_from(["MIC", "MOF", "TINY", "NOPE"]),
+    "service": st.sampled_from(["MIC-1", "MOF-1", "NOPE-1"]),
     "compare": st.sampled_from(["MIC,MOF", "MIC", "TINY,NOPE"]),
     "channel": st.sampled_from(["web", "mobile"]),
     "from": st.sampled_from(["2026-01-01", "2026-02-15", "2025-12-31"]),
     "to": st.sampled_from(["2026-03-31", "2026-02-20"]),
+}
+EDGE_VALUES = {
+    "agency": edge_text,
+    "service": edge_text,
+    "channel": edge_text,
+    "locale": edge_text,
+    "essential": edge_text,
+    "from": edge_dates | edge_text,
+    "to": edge_dates | edge_text,
 }
 
 
@@ -264,6 +288,15 @@ def test_statistics(api_schema, live, stats_keys, method, path, mode):
             for name in names:
                 if data.draw(st.integers(0, 3), label=f"real {name}") < 3:
                     case.query[name] = data.draw(STATS_VALUES[name], label=name)
+        edges = [p.name for p in case.operation.query if p.name in EDGE_VALUES]
+        if (
+            mode is GenerationMode.NEGATIVE
+            and edges
+            and data.draw(st.integers(0, 3), label="edge value") == 0
+        ):
+            case.query = dict(case.query or {})
+            name = data.draw(st.sampled_from(edges), label="edge name")
+            case.query[name] = data.draw(EDGE_VALUES[name], label=f"edge {name}")
         return auth_choice(data, good, others)
 
     seen = fuzz(live, api_schema[path][method], mode, tweak)
@@ -273,3 +306,39 @@ def test_statistics(api_schema, live, stats_keys, method, path, mode):
         assert seen.statuses[200] > 0, seen
         if "/stats/" in path:
             assert set(seen.media) - {"application/json"}, seen  # a CSV or XLSX download too
+
+
+# The audit log has its own filters (from, to, user, key, route), tested in test_audit.py.
+FILTERED_OPERATIONS = [
+    (m, p) for m, p in STATS_OPERATIONS if not p.endswith(("dictionary.json", "/api/v1/audit"))
+]
+
+
+@pytest.mark.parametrize(("method", "path"), FILTERED_OPERATIONS, ids=lambda v: str(v))
+def test_statistics_edge_values(api_schema, live, stats_keys, method, path):
+    """Every edge value of every filter, explicitly: a 400 as the document declares it,
+    naming the parameter, with a real key (so the handler, not the guard, answers)."""
+    operation = api_schema[path][method]
+    headers = stats_keys["researcher" if "/exports/" in path else "admin"]
+    declared = {p.name for p in operation.query}
+    cases = [{name: value} for name in ("from", "to") for value in FAR_DATES] + [
+        {name: prefix + char}
+        for name, prefix in [
+            ("agency", "MIC"),
+            ("service", "MIC-1"),
+            ("channel", "web"),
+            ("locale", "vi"),
+            ("essential", "true"),
+            ("from", "2026-01-01"),
+            ("to", "2026-03-31"),
+        ]
+        for char in CONTROL
+    ]
+    for query in cases:
+        (name,) = query
+        assert name in declared, (path, name)
+        case = operation.Case(query=query, headers=headers)
+        response = case.call(base_url=live.url, timeout=30)
+        assert response.status_code == 400, (query, response.text)
+        assert f"'{name}'" in response.json()["detail"], (query, response.text)
+        case.validate_response(response, checks=BODY_CHECKS + DECLARATION_CHECKS)

@@ -35,7 +35,7 @@ from tests.conftest import survey_command
 from tests.survey_app.conftest import Portal, invite, seed_statistics
 
 PASSWORD_TAG = "pw-privacy-"
-STAFF_ROUTES = ("/api/v1/stats/", "/api/v1/exports/", "/dashboard", "/charts/")
+STAFF_ROUTES = ("/api/v1/stats/", "/api/v1/exports/", "/api/v1/audit", "/dashboard", "/charts/")
 SERVER_LOGGERS = ("", "uvicorn", "uvicorn.error", "uvicorn.access")
 CLIENT_LOGGERS = ("httpx", "httpcore")  # this test's own HTTP client, not the server
 
@@ -283,6 +283,8 @@ def test_no_reference_comment_or_secret_in_exports_logs_or_error_pages(
         "/charts/agencies.svg",
         "/charts/reasons.svg?agency=MIC",
         "/dashboard?agency=MIC&lang=en",
+        # Last: the audit log then holds the reads above (who, filters), and no key or secret.
+        *(f"/api/v1/audit?format={fmt}" for fmt in ("json", "csv", "xlsx")),
     ]
     served = {route.path for route in live.app.routes if route.path.startswith(STAFF_ROUTES)}
     fetched = {url.split("?")[0] for url in stats_urls}
@@ -294,6 +296,7 @@ def test_no_reference_comment_or_secret_in_exports_logs_or_error_pages(
             answer = http.get(url, headers=headers)
             assert answer.status_code == 200, (url, answer.text[:200])
             downloads[f"{url} ({name})"] = answer
+    assert downloads["/api/v1/audit?format=json (key)"].json()["count"] > 0  # reads are logged
     microdata = downloads["/api/v1/exports/responses.csv (key)"].content.decode("utf-8-sig")
     assert len(microdata.strip().splitlines()) == 1 + 216 + 3  # header, seeded, answered here
     invitation_tokens = [row["token"] for row in live.run(Invitation.select(Invitation.token))]

@@ -27,7 +27,8 @@ PUBLIC_PATHS = {
     "/static/{file_path:path}",
     "/admin",  # piccolo_admin asks for its own (admin) login
     "/schema",
-    "/schema/scalar",
+    "/schema/swagger",
+    "/schema/swagger/{asset:str}",
     "/schema/openapi.json",
     "/schema/{path:str}",
 }
@@ -66,6 +67,7 @@ def test_staff_and_portal_routes_are_guarded(app):
         "/api/v1/exports/responses.csv",
         "/api/v1/exports/dictionary.json",
         "/api/v1/comments",
+        "/api/v1/audit",
         "/dashboard",
         "/charts/{name:str}",
     ):

@@ -2,10 +2,13 @@
 
 The rows are exactly those the normal submission path stores (an answered
 invitation, its response, one row per reason) and the statistics cells are
-updated in the same transaction as the responses they count. Speed comes from
-skipping the ORM: one raw connection for the whole load, ids reserved up front
-so nothing is read back, and one transaction per chunk of ``CHUNK`` responses
-(``executemany`` on SQLite, binary ``COPY`` on PostgreSQL).
+updated in the same transaction as the responses they count. A chunk may also
+carry invitations that were never answered (``Unanswered``): stored as issued,
+with no response and nothing counted in the cells, they are the nonresponse.
+
+Speed comes from skipping the ORM: one raw connection for the whole load, ids
+reserved up front so nothing is read back, and one transaction per chunk of
+``CHUNK`` responses (``executemany`` on SQLite, binary ``COPY`` on PostgreSQL).
 
 ``columns`` holds the chunk data and what both engines derive from it;
 ``sqlite`` and ``postgres`` hold the loaders (``postgres`` serves CockroachDB too).
@@ -18,12 +21,12 @@ from collections.abc import Callable, Iterable, Sequence
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
 
-from survey_app.db.bulk.columns import CHUNK, Columns, Synthetic
+from survey_app.db.bulk.columns import CHUNK, Columns, Synthetic, Unanswered
 from survey_app.db.bulk.postgres import load_postgres
 from survey_app.db.bulk.sqlite import load_sqlite
 from survey_app.db.tables import Response
 
-__all__ = ["CHUNK", "Columns", "Synthetic", "insert_columns", "insert_responses"]
+__all__ = ["CHUNK", "Columns", "Synthetic", "Unanswered", "insert_columns", "insert_responses"]
 
 
 async def insert_responses(
@@ -44,7 +47,8 @@ async def insert_columns(
     questionnaire_version: int = 1,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Store each chunk in a transaction of its own, cells included; returns the count.
+    """Store each chunk in a transaction of its own, cells included; returns the
+    count of responses (unanswered invitations are stored but not counted).
 
     ``chunks`` may be a generator: only one chunk is in memory at a time.
     """

@@ -1,4 +1,5 @@
-"""The chunk data (``Synthetic``, ``Columns``) and what both loaders derive from a chunk.
+"""The chunk data (``Synthetic``, ``Columns``, ``Unanswered``) and what both loaders derive
+from a chunk.
 
 Tokens and transaction keys, statistics cells, reason rows: the same for
 every engine, only their encoding on the wire differs.
@@ -12,7 +13,8 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import chain, repeat
 
 import numpy as np
 
@@ -38,7 +40,8 @@ EXPIRY_US = INVITATION_DAYS * US_PER_DAY
 # rewrote most of their pages: hundreds of megabytes per chunk at millions of
 # rows. A shared prefix keeps a chunk's entries together in a few pages.
 # What stays random (144 bits per token, 208 per key) is still far beyond
-# guessing, and these invitations are answered already: their tokens open nothing.
+# guessing. Answered invitations' tokens open nothing; an unanswered one's opens
+# its questionnaire until it expires, like any issued invitation, and is never shown.
 CLUSTER_BYTES = 6
 
 INVITATION_COLUMNS = (
@@ -82,8 +85,34 @@ class Synthetic:
 
 
 @dataclass(frozen=True)
+class Unanswered:
+    """Invitations issued and never answered: no response, no reasons, nothing in the cells.
+
+    They are the nonresponse of the sampling frame: together with the answered
+    invitations of the chunk they give each cell's response rate.
+    """
+
+    agency: list[int]
+    service: list[int]
+    channel: list[str]
+    locale: list[str | None]
+    created_us: np.ndarray  # int64 microseconds since 1970-01-01 UTC
+
+    def __len__(self) -> int:
+        return len(self.agency)
+
+    @classmethod
+    def none(cls) -> Unanswered:
+        return cls(agency=[], service=[], channel=[], locale=[], created_us=np.zeros(0, np.int64))
+
+
+@dataclass(frozen=True)
 class Columns:
-    """A chunk of responses stored column by column, as generators produce them."""
+    """A chunk of responses stored column by column, as generators produce them.
+
+    Each response comes with its answered invitation; ``unanswered`` adds
+    invitations nobody answered (none unless given).
+    """
 
     agency: list[int]
     service: list[int]
@@ -92,9 +121,23 @@ class Columns:
     submitted_us: np.ndarray  # int64 microseconds since 1970-01-01 UTC
     overall: list[int]
     reasons: list[tuple[str, ...]]
+    unanswered: Unanswered = field(default_factory=Unanswered.none)
 
     def __len__(self) -> int:
+        """The responses of the chunk (unanswered invitations not counted)."""
         return len(self.agency)
+
+    @property
+    def invitations(self) -> int:
+        """Every invitation of the chunk: one per response, then the unanswered ones."""
+        return len(self.agency) + len(self.unanswered)
+
+    def invitation_times_us(self) -> np.ndarray:
+        """When each invitation was issued, in ``invitation_rows`` order: the answered
+        ones when answered (the first ``len(self)``, the responses' times), then the others."""
+        if not len(self.unanswered):
+            return self.submitted_us
+        return np.concatenate([self.submitted_us, self.unanswered.created_us])
 
     @classmethod
     def from_records(cls, records: Sequence[Synthetic]) -> Columns:
@@ -188,22 +231,28 @@ def invitation_rows(
     tokens: Sequence[str],
     keys: Sequence[str],
     chunk: Columns,
-    submitted: Sequence[object],
+    created: Sequence[object],
     expires: Sequence[object],
 ) -> Iterator[tuple]:
-    """Rows in ``INVITATION_COLUMNS`` order; times as the engine stores them."""
+    """Rows in ``INVITATION_COLUMNS`` order; times as the engine stores them.
+
+    One row per ``chunk.invitations``: first the answered invitations, one per
+    response and answered when created (``created`` starts with the responses'
+    times, see ``Columns.invitation_times_us``), then the unanswered ones.
+    """
+    n, unanswered = len(chunk), chunk.unanswered
     return zip(
         ids,
         tokens,
         keys,
-        chunk.agency,
-        chunk.service,
-        chunk.channel,
-        chunk.locale,
-        [DEFAULT_QUESTIONNAIRE_ID] * len(chunk),
-        submitted,
+        chain(chunk.agency, unanswered.agency),
+        chain(chunk.service, unanswered.service),
+        chain(chunk.channel, unanswered.channel),
+        chain(chunk.locale, unanswered.locale),
+        repeat(DEFAULT_QUESTIONNAIRE_ID, chunk.invitations),
+        created,
         expires,
-        submitted,  # answered when submitted
+        chain(created[:n], repeat(None, len(unanswered))),  # answered when submitted, or never
         strict=True,
     )
 

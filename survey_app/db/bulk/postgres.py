@@ -116,7 +116,7 @@ async def _postgres_writer(
         loader = _PostgresLoader(connection, isinstance(engine, CockroachEngine), sequences)
         added = 0
         for chunk in chunks:
-            if not len(chunk):
+            if not chunk.invitations:
                 continue
             await _store_postgres_chunk(loader, chunk, version)
             added += len(chunk)
@@ -128,23 +128,25 @@ async def _postgres_writer(
 
 
 async def _store_postgres_chunk(loader: _PostgresLoader, chunk: Columns, version: int) -> None:
-    n = len(chunk)
-    tokens, keys = random_tokens(n), random_transaction_keys(n)
-    submitted = _pg_timestamps(chunk.submitted_us)
-    expires = _pg_timestamps(chunk.submitted_us + EXPIRY_US)
+    n, invited = len(chunk), chunk.invitations
+    tokens, keys = random_tokens(invited), random_transaction_keys(invited)
+    created_us = chunk.invitation_times_us()
+    created = _pg_timestamps(created_us)
+    expires = _pg_timestamps(created_us + EXPIRY_US)
+    submitted = created[:n]  # the answered invitations come first, created when answered
     cells = cell_upserts(chunk, sqlite=False)
     async with loader.connection.transaction():
-        invitation_ids = await loader.reserve_ids("invitation", n)
+        invitation_ids = await loader.reserve_ids("invitation", invited)
         response_ids = await loader.reserve_ids("response", n)
         await loader.write(
             "invitation",
             INVITATION_COLUMNS,
-            invitation_rows(invitation_ids, tokens, keys, chunk, submitted, expires),
+            invitation_rows(invitation_ids, tokens, keys, chunk, created, expires),
         )
         await loader.write(
             "response",
             RESPONSE_COLUMNS,
-            response_rows(response_ids, invitation_ids, chunk, version, submitted),
+            response_rows(response_ids, invitation_ids[:n], chunk, version, submitted),
         )
         await loader.write("response_reason", REASON_COLUMNS, reason_rows(response_ids, chunk))
         for sql, rows in cells:

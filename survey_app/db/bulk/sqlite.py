@@ -72,7 +72,7 @@ def load_sqlite(
     added = 0
     try:
         for chunk in chunks:
-            if not len(chunk):
+            if not chunk.invitations:
                 continue
             _store_sqlite_chunk(connection, chunk, version)
             added += len(chunk)
@@ -84,10 +84,12 @@ def load_sqlite(
 
 
 def _store_sqlite_chunk(connection: sqlite3.Connection, chunk: Columns, version: int) -> None:
-    n = len(chunk)
-    tokens, keys = random_tokens(n), random_transaction_keys(n)
-    submitted = _sqlite_timestamps(chunk.submitted_us)
-    expires = _sqlite_timestamps(chunk.submitted_us + EXPIRY_US)
+    n, invited = len(chunk), chunk.invitations
+    tokens, keys = random_tokens(invited), random_transaction_keys(invited)
+    created_us = chunk.invitation_times_us()
+    created = _sqlite_timestamps(created_us)
+    expires = _sqlite_timestamps(created_us + EXPIRY_US)
+    submitted = created[:n]  # the answered invitations come first, created when answered
     cells = cell_upserts(chunk, sqlite=True)
     # The write lock is taken before reading the highest ids, so no other
     # writer can take the ids this chunk assigns itself.
@@ -95,15 +97,15 @@ def _store_sqlite_chunk(connection: sqlite3.Connection, chunk: Columns, version:
     try:
         first_invitation = _next_sqlite_id(connection, "invitation")
         first_response = _next_sqlite_id(connection, "response")
-        invitation_ids = range(first_invitation, first_invitation + n)
+        invitation_ids = range(first_invitation, first_invitation + invited)
         response_ids = range(first_response, first_response + n)
         connection.executemany(
             SQLITE_INSERT_INVITATION,
-            invitation_rows(invitation_ids, tokens, keys, chunk, submitted, expires),
+            invitation_rows(invitation_ids, tokens, keys, chunk, created, expires),
         )
         connection.executemany(
             SQLITE_INSERT_RESPONSE,
-            response_rows(response_ids, invitation_ids, chunk, version, submitted),
+            response_rows(response_ids, invitation_ids[:n], chunk, version, submitted),
         )
         connection.executemany(SQLITE_INSERT_REASON, reason_rows(response_ids, chunk))
         for sql, rows in cells:

@@ -1,0 +1,145 @@
+"""Staff logins throttled per client address and per user name.
+
+After ``MAX_FAILURES`` failed logins within ``WINDOW_S`` from one client
+address, or for one user name from anywhere, further attempts are refused
+with the seconds left to wait, whatever the password, until the window ends.
+Both ``/login`` and piccolo_admin's login (``server.admin``) go through it.
+
+* A user name is counted whether or not such a user exists, and the answer
+  (and the work done: ``BaseUser.login`` hashes the password for an unknown
+  name too) is the same, so the throttle tells nothing about who exists.
+* An attempt is counted before the password is checked and given back only
+  when it succeeds, so a burst of simultaneous guesses is counted in full
+  rather than all passing a check made before any of them failed. A success
+  gives back its own attempt and nothing else: it never resets a counter,
+  another address's or its own.
+* The counts live in the app's rate-limit store (``server.rate_limits``):
+  Redis when ``SURVEY_REDIS_URL`` is set, shared by every worker; else the
+  memory of this process. Within a process a lock makes each update atomic;
+  across workers an update is a read then a write, so simultaneous attempts
+  on several workers may each be missed once (a brake, as for the request
+  budgets). If Redis stops answering, logins are not throttled (fail open,
+  with the warning the store logs).
+* Counters are kept under digests: the store never sees a user name, which
+  is sometimes a mistyped password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import json
+import math
+import time
+from dataclasses import dataclass
+
+from litestar import Litestar
+from litestar.connection import ASGIConnection
+from litestar.stores.base import Store
+
+from survey_app.lib.i18n import Catalogs
+
+# The name under which the app registers its rate-limit store (``server.rate_limits``).
+STORE_NAME = "rate_limit"
+MAX_FAILURES = 5
+WINDOW_S = 15 * 60
+STATE_KEY = "login_throttle"
+
+
+def client_address(connection: ASGIConnection) -> str:
+    # uvicorn's proxy_headers replaces the peer with X-Forwarded-For from trusted proxies.
+    return connection.client.host if connection.client else "unknown"
+
+
+def client_id(connection: ASGIConnection) -> str:
+    """Whom a budget belongs to: an IPv4 address, or an IPv6 /64 (one subscriber's network,
+    within which a device may pick any address)."""
+    address = client_address(connection)
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return address
+
+
+def _digest(kind: str, value: str) -> str:
+    return f"login:{kind}:" + hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The counters one login attempt draws on."""
+
+    address: str
+    username: str
+
+    @property
+    def keys(self) -> tuple[str, str]:
+        # Names differing only in case or surrounding spaces share one counter.
+        return _digest("address", self.address), _digest("name", self.username.strip().casefold())
+
+
+class LoginThrottle:
+    """Counts failed logins in ``store`` (see the module's docstring)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._lock = asyncio.Lock()
+
+    async def _read(self, key: str, now: float) -> tuple[int, float]:
+        raw = await self.store.get(key)
+        if raw is None:
+            return 0, now + WINDOW_S
+        try:
+            count, until = json.loads(raw)
+            return int(count), float(until)
+        except (ValueError, TypeError):
+            return 0, now + WINDOW_S
+
+    async def _write(self, key: str, count: int, until: float, now: float) -> None:
+        left = math.ceil(until - now)
+        if left > 0:
+            await self.store.set(key, json.dumps([count, until]), expires_in=left)
+
+    async def begin(self, attempt: Attempt) -> int | None:
+        """Count ``attempt`` and return None, or return the seconds to wait without counting."""
+        async with self._lock:
+            now = time.time()
+            counts = {key: await self._read(key, now) for key in attempt.keys}
+            blocked = [until for count, until in counts.values() if count >= MAX_FAILURES]
+            if blocked:
+                return max(1, math.ceil(max(blocked) - now))
+            for key, (count, until) in counts.items():
+                await self._write(key, count + 1, until, now)
+            return None
+
+    async def succeeded(self, attempt: Attempt) -> None:
+        """Give back the attempt ``begin`` counted: it was not a failure."""
+        async with self._lock:
+            now = time.time()
+            for key in attempt.keys:
+                count, until = await self._read(key, now)
+                if count > 0:
+                    await self._write(key, count - 1, until, now)
+
+
+def login_throttle(app: Litestar) -> LoginThrottle:
+    """The app's throttle, on its rate-limit store (one per app: its lock is per event loop)."""
+    throttle = app.state.get(STATE_KEY)
+    if throttle is None:
+        throttle = app.state[STATE_KEY] = LoginThrottle(app.stores.get(STORE_NAME))
+    return throttle
+
+
+def wait_message(catalogs: Catalogs, locale: str, seconds: int) -> str:
+    """The message "too many failed logins, wait N minutes" in ``locale``."""
+    minutes = max(1, math.ceil(seconds / 60))
+    text = catalogs.get(locale).ngettext(
+        "Too many failed logins. Please wait %(num)d minute, then try again.",
+        "Too many failed logins. Please wait %(num)d minutes, then try again.",
+        minutes,
+    )
+    return text % {"num": minutes}
