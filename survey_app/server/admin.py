@@ -36,7 +36,8 @@ from survey_app.auth import staff
 from survey_app.auth.guards import PUBLIC
 from survey_app.auth.sessions import HashedSessions
 from survey_app.auth.throttle import Attempt, client_id, login_throttle, wait_message
-from survey_app.db.tables import SURVEY_TABLES, AuditEntry, Comment
+from survey_app.db.tables import SURVEY_TABLES, Agency, AuditEntry, Comment
+from survey_app.lib.frames import parse_origins
 from survey_app.lib.i18n import request_locale
 
 
@@ -57,9 +58,33 @@ AUDIT = TableConfig(
     ),
     menu_group="Audit",
 )
+
+
+async def _origins_parse(piccolo_crud: PiccoloCRUD, request: StarletteRequest) -> None:
+    """An agency's frame origins are checked when saved, as ``survey agency add`` does:
+    a malformed one would otherwise only show up as a page that cannot be framed."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return  # piccolo_admin answers a body that is not JSON itself
+    origins = body.get("frame_origins") if isinstance(body, dict) else None
+    if isinstance(origins, str):
+        try:
+            parse_origins(origins)
+        except ValueError as error:
+            raise HTTPException(status_code=400, detail=str(error)) from error
+
+
+AGENCIES = TableConfig(
+    Agency,
+    validators=Validators(
+        post_single=[_origins_parse], put_single=[_origins_parse], patch_single=[_origins_parse]
+    ),
+)
 # Free text stays out of piccolo_admin (its listing, its API and its CSV export).
+CONFIGURED = {AuditEntry: AUDIT, Agency: AGENCIES}
 ADMIN_TABLES: list[Any] = [
-    AUDIT if table is AuditEntry else table for table in SURVEY_TABLES if table is not Comment
+    CONFIGURED.get(table, table) for table in SURVEY_TABLES if table is not Comment
 ]
 COMMENTS_EXPORT = "/api/v1/comments?format=csv"
 # piccolo_admin's login endpoint, below the mount; any path under it reaches the endpoint.

@@ -429,3 +429,25 @@ def test_the_admin_lists_the_log_but_changes_nothing(http, world):
             answer = admin.request(method, url, json=body, headers=csrf)
             assert answer.status_code == 405, (method, url, answer.status_code, answer.text)
     assert len(audit_log(http, world)) == 1
+
+
+def test_the_admin_refuses_a_malformed_frame_origin(http, world, live):
+    """An agency's frame origins are parsed when saved in /admin, as by the CLI."""
+    from survey_app.db.tables import Agency
+
+    mic = live.run(Agency.select(Agency.id, Agency.frame_origins).where(Agency.code == "MIC"))[0]
+    with httpx.Client(base_url=str(http.base_url), timeout=30) as admin:
+        name, _, value = log_in(admin, f"{USERS}admin")["Cookie"].partition("=")
+        admin.cookies.set(name, value)
+        admin.get("/admin/")
+        csrf = {"X-CSRFToken": admin.cookies["csrftoken"]}
+        url = f"/admin/api/tables/agency/{mic['id']}/"
+        for bad in ("javascript:alert(1)", "https://a.example; script-src *", "*"):
+            answer = admin.patch(url, json={"frame_origins": bad}, headers=csrf)
+            assert answer.status_code == 400, (bad, answer.text)
+        stored = live.run(Agency.select(Agency.frame_origins).where(Agency.id == mic["id"]))
+        assert stored[0]["frame_origins"] == mic["frame_origins"]
+        good = admin.patch(url, json={"frame_origins": "https://portal.example.gov"}, headers=csrf)
+        assert good.status_code == 200, good.text
+    page_policy = live.run(Agency.select(Agency.frame_origins).where(Agency.id == mic["id"]))
+    assert page_policy[0]["frame_origins"] == "https://portal.example.gov"
