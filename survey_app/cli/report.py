@@ -64,16 +64,28 @@ def report() -> None:
     default=0.95,
     show_default=True,
 )
-def satisfaction(group_by, target, fmt, out, chart, lang, **options) -> None:  # type: ignore[no-untyped-def]
-    """Satisfaction per agency, service or channel against the rest."""
+@click.option(
+    "--min-response-rate",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.10,
+    show_default=True,
+    help="Flag agencies and cells answering less often than this.",
+)
+def satisfaction(group_by, target, min_response_rate, fmt, out, chart, lang, **options) -> None:  # type: ignore[no-untyped-def]
+    """Satisfaction per agency, service or channel against the rest, with response rates
+    and the CSAT weighted back to the invitations."""
+    from dataclasses import replace
+
     import analysis
-    from survey_app.statistics import counts
+    from survey_app.statistics import counts, nonresponse
 
     filters = parse(options)
-    table = fetch(lambda: _satisfaction(counts, filters, group_by))
+    table, frame = fetch(lambda: _satisfaction(counts, nonresponse, filters, group_by))
     if table.empty or table["total"].sum() == 0:
         raise click.ClickException("no responses match these filters")
     result = analysis.suppress(analysis.compare_satisfaction(table, target=target))
+    groups, _, weighting = nonresponse.with_nonresponse(result.groups, frame, min_response_rate)
+    result = replace(result, groups=groups, method=[*result.method, *weighting])
     emit(result, result.groups, fmt, _path(out))
     draw(
         lambda c, t: c.forest_chart(result, locale=lang, translations=t, target=target),
@@ -82,8 +94,9 @@ def satisfaction(group_by, target, fmt, out, chart, lang, **options) -> None:  #
     )
 
 
-async def _satisfaction(counts, filters, group_by):  # type: ignore[no-untyped-def]
-    return counts.satisfaction_table(await counts.rating_counts(filters, group_by))
+async def _satisfaction(counts, nonresponse, filters, group_by):  # type: ignore[no-untyped-def]
+    table = counts.satisfaction_table(await counts.rating_counts(filters, group_by))
+    return table, await nonresponse.frame_table(filters, group_by)
 
 
 @report.command()

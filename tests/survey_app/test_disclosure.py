@@ -134,6 +134,12 @@ def test_survey_report_applies_the_same_rule(live, stats_seeded):
     suppressed = {g["group"]: g["suppressed"] for g in body["groups"]}
     assert suppressed == {"MIC": True, "MOF": False, "TINY": True}
     assert body["overall"]["total"] == SIZES["MOF"]
+    # The report carries the nonresponse figures too (every seeded invitation answered).
+    mof = next(g for g in body["groups"] if g["group"] == "MOF")
+    assert mof["invitations"] == SIZES["MOF"]
+    assert mof["response_rate"] == 1
+    assert mof["csat_weighted"] == pytest.approx(mof["csat"])
+    assert next(g for g in body["groups"] if g["group"] == "TINY")["invitations"] is None
     done = survey_command("report", "trend", "--agency", "TINY", "--format", "csv", env=env)
     assert done.returncode == 0, done.stderr
     no_figures(csv.DictReader(io.StringIO(done.stdout)))
