@@ -3,11 +3,13 @@ under the same disclosure control (``analysis.suppress``)."""
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from survey_app.cli.analyze import draw, emit, output_options
 from survey_app.cli.common import run_with_database
-from survey_app.lib.settings import Settings
+from survey_app.lib.settings import Settings, dissatisfied_max
 from survey_app.statistics.filters import GROUP_BY, PERIODS, FilterError, Filters
 
 
@@ -84,7 +86,12 @@ def satisfaction(group_by, target, min_response_rate, fmt, out, chart, lang, **o
     if table.empty or table["total"].sum() == 0:
         raise click.ClickException("no responses match these filters")
     result = analysis.suppress(analysis.compare_satisfaction(table, target=target))
-    groups, _, weighting = nonresponse.with_nonresponse(result.groups, frame, min_response_rate)
+    groups, _, weighting, _ = nonresponse.with_nonresponse(
+        result.groups,
+        frame,
+        min_response_rate,
+        dissatisfied_max(os.environ.get("SURVEY_DISSATISFIED_MAX")),
+    )
     result = replace(result, groups=groups, method=[*result.method, *weighting])
     emit(result, result.groups, fmt, _path(out))
     draw(

@@ -71,6 +71,9 @@ class Settings:
         counters where many citizens share one tablet.
     rate_limit_namespace:
         Prefix of the counters in Redis, for deployments sharing one Redis.
+    dissatisfied_max:
+        The official indicator counts a transaction as dissatisfied when its overall
+        rating is at or below this (1 to 4).
     """
 
     database_url: str = f"sqlite:///{DEFAULT_VAR_DIR / DATABASE_FILE}"
@@ -86,6 +89,7 @@ class Settings:
     api_rate_per_second: int = 100
     rate_limit_exempt: tuple[str, ...] = ()
     rate_limit_namespace: str = "survey-rate"
+    dissatisfied_max: int = 2
 
     @property
     def https(self) -> bool:
@@ -119,6 +123,7 @@ class Settings:
                 "SURVEY_CITIZEN_RATE_PER_MINUTE", "citizen_rate_per_minute"
             ),
             api_rate_per_second=number("SURVEY_API_RATE_PER_SECOND", "api_rate_per_second"),
+            dissatisfied_max=dissatisfied_max(env.get("SURVEY_DISSATISFIED_MAX")),
             rate_limit_exempt=parse_networks(env.get("SURVEY_RATE_LIMIT_EXEMPT", "")),
             rate_limit_namespace=env.get(
                 "SURVEY_REDIS_NAMESPACE", cls.default("rate_limit_namespace")
@@ -207,3 +212,12 @@ def load_or_create_secret(var_dir: Path) -> str:
         file=sys.stderr,
     )
     return value
+
+
+def dissatisfied_max(value: str | None) -> int:
+    """``SURVEY_DISSATISFIED_MAX``: a rating from 1 to 4 (5 would count everyone)."""
+    if value is None or value == "":
+        return Settings.default("dissatisfied_max")
+    if not value.strip().isdigit() or not 1 <= int(value) <= 4:
+        raise ValueError(f"SURVEY_DISSATISFIED_MAX must be a rating from 1 to 4, not {value!r}")
+    return int(value)

@@ -22,7 +22,9 @@ from litestar.params import FromQuery
 import analysis
 from analysis import DEFAULT_TARGET, MIN_PUBLISHED
 from analysis.poststrat import MIN_RESPONSE_RATE
+from analysis.results import json_safe
 from survey_app.auth.guards import STAFF_ROLES, staff_or_key
+from survey_app.lib.context import Ctx
 from survey_app.lib.openapi import API_ERRORS, DownloadOperation
 from survey_app.statistics import counts, nonresponse
 from survey_app.statistics.filters import GROUP_BY, PERIODS, Filters, FiltersDep, parse_filters
@@ -76,6 +78,7 @@ class StatisticsController(Controller):
     @download("/satisfaction", summary="Satisfaction per group against the rest")
     async def satisfaction(
         self,
+        ctx: Ctx,
         filters: FiltersDep,
         group_by: FromQuery[str] = "agency",
         format: FromQuery[str] = "json",
@@ -97,8 +100,12 @@ class StatisticsController(Controller):
                 table,
             )
         result = analysis.suppress(analysis.compare_satisfaction(table, target=target))
-        groups, cells, weighting = nonresponse.with_nonresponse(
-            result.groups, await nonresponse.frame_table(filters, group_by), min_response_rate
+        threshold = ctx.settings.dissatisfied_max
+        groups, cells, weighting, official = nonresponse.with_nonresponse(
+            result.groups,
+            await nonresponse.frame_table(filters, group_by, threshold),
+            min_response_rate,
+            threshold,
         )
         body = _envelope(
             filters,
@@ -108,7 +115,7 @@ class StatisticsController(Controller):
             group_by=group_by,
             target=target,
         ) | {
-            "overall": result.overall,
+            "overall": {**json_safe(result.overall), "official_rate": official},
             "test": result.test,
             "groups": _records(groups),
             "response_cells": _records(cells),

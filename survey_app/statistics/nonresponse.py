@@ -18,6 +18,8 @@ from piccolo.query.functions.aggregate import Count, Sum
 
 import analysis
 from analysis import MIN_PUBLISHED
+from analysis.indicator import DISSATISFIED_MAX, official_rates
+from analysis.indicator import method as official_method
 from survey_app.db.tables import Agency, Invitation, ResponseCell, Service
 from survey_app.statistics.counts import SATISFIED_FROM, cell_filters, codes_of, id_of
 from survey_app.statistics.filters import Filters
@@ -48,9 +50,12 @@ async def _invitation_conditions(filters: Filters) -> Any:
     return combined
 
 
-async def frame_table(filters: Filters, group_by: str) -> pd.DataFrame | None:
-    """``group, service, channel, invitations, satisfied, total`` for the filters, or None
-    when the frame cannot answer (a language filter: invitations may not know theirs)."""
+async def frame_table(
+    filters: Filters, group_by: str, dissatisfied_max: int = DISSATISFIED_MAX
+) -> pd.DataFrame | None:
+    """``group, service, channel, invitations, satisfied, total, dissatisfied`` for the
+    filters (dissatisfied: ratings at or below ``dissatisfied_max``), or None when the
+    frame cannot answer (a language filter: invitations may not know theirs)."""
     if filters.locale:
         return None
     invited = await (
@@ -79,7 +84,10 @@ async def frame_table(filters: Filters, group_by: str) -> pd.DataFrame | None:
     invitations = pd.DataFrame(invited, columns=[*KEYS, "invitations"])
     responses = pd.DataFrame(answered, columns=[*KEYS, "rating", "count"])
     responses["satisfied"] = (responses["rating"] >= SATISFIED_FROM) * responses["count"]
-    responses = responses.groupby(list(KEYS), as_index=False)[["satisfied", "count"]].sum()
+    responses["dissatisfied"] = (responses["rating"] <= dissatisfied_max) * responses["count"]
+    responses = responses.groupby(list(KEYS), as_index=False)[
+        ["satisfied", "dissatisfied", "count"]
+    ].sum()
     table = invitations.merge(responses, on=list(KEYS), how="outer").fillna(0)
     if table.empty:
         return None
@@ -92,10 +100,10 @@ async def frame_table(filters: Filters, group_by: str) -> pd.DataFrame | None:
     if group_by in names:
         table["group"] = table[group_by]
     frame = table.groupby(["group", "service", "channel"], as_index=False)[
-        ["invitations", "satisfied", "count"]
+        ["invitations", "satisfied", "count", "dissatisfied"]
     ].sum()
     return frame.rename(columns={"count": "total"}).astype(
-        {"invitations": "int64", "satisfied": "int64", "total": "int64"}
+        {"invitations": "int64", "satisfied": "int64", "total": "int64", "dissatisfied": "int64"}
     )
 
 
@@ -115,11 +123,15 @@ CELL_COLUMNS = ["group", "service", "channel", "invitations", "responses", "resp
 
 
 def with_nonresponse(
-    groups: pd.DataFrame, frame: pd.DataFrame | None, min_response_rate: float
-) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """``groups`` (a published satisfaction frame) with response rates and the
-    post-stratified CSAT of each published group, the response rate of every cell of
-    those groups, and the method lines.
+    groups: pd.DataFrame,
+    frame: pd.DataFrame | None,
+    min_response_rate: float,
+    dissatisfied_max: int = DISSATISFIED_MAX,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str], dict[str, Any] | None]:
+    """``groups`` (a published satisfaction frame) with response rates, the
+    post-stratified CSAT and the official rate of each published group; the response
+    rate of every cell of those groups; the method lines; and the official rate over
+    the published groups together.
 
     Strata are pooled until each has ``MIN_PUBLISHED`` responses, so the weighted CSAT
     shown beside the plain one cannot be solved for a small cell; a cell's response
@@ -127,13 +139,19 @@ def with_nonresponse(
     """
     if frame is None or frame["total"].sum() == 0:
         why = "no nonresponse adjustment: invitations do not record the citizen's language"
-        return groups, pd.DataFrame(columns=[*CELL_COLUMNS, "low_response"]), [why]
+        return groups, pd.DataFrame(columns=[*CELL_COLUMNS, "low_response"]), [why], None
     adjusted = analysis.poststratify(
         frame, min_response_rate=min_response_rate, min_stratum=MIN_PUBLISHED
     )
     shown = groups["group"][~groups["suppressed"].eq(True)].astype(str)
     extra = adjusted.groups[list(WEIGHTED)].assign(group=adjusted.groups["group"])
     extra = extra.rename(columns=WEIGHTED)
+    published_frame = frame[frame["group"].isin(shown)]
+    per_group = published_frame.groupby("group", as_index=False)[
+        ["invitations", "dissatisfied"]
+    ].sum()
+    official = official_rates(per_group, dissatisfied_max)
+    extra = extra.merge(official, on="group", how="left")
     merged = groups.merge(extra[extra["group"].isin(shown)], on="group", how="left")
     merged = merged[[c for c in merged.columns if c != "suppressed"] + ["suppressed"]]
     cells = adjusted.cells[adjusted.cells["group"].isin(shown)][CELL_COLUMNS]
@@ -144,4 +162,12 @@ def with_nonresponse(
         keep=("group", "service", "channel"),
         within=("group",),
     )
-    return merged, published, adjusted.method
+    transactions = int(per_group["invitations"].sum())
+    dissatisfied = int(per_group["dissatisfied"].sum())
+    overall = {
+        "rate": (transactions - dissatisfied) / transactions if transactions else None,
+        "transactions": transactions,
+        "dissatisfied": dissatisfied,
+        "threshold": dissatisfied_max,
+    }
+    return merged, published, [*adjusted.method, official_method(dissatisfied_max)], overall

@@ -397,3 +397,22 @@ def test_small_cells_are_pooled_so_the_weighted_csat_hides_their_answers():
     assert one.groups["collapsed"].iloc[0] == 3
     with pytest.raises(ValueError, match="min_stratum"):
         poststratify(table(3, 2), min_stratum=0)
+
+
+def test_official_rate_by_its_definition():
+    """The indicator set's formula, on hand-checked numbers: 150 transactions, 8 rated
+    dissatisfied -> 142 / 150."""
+    from analysis.indicator import official_rates
+
+    out = official_rates(
+        pd.DataFrame(
+            {"group": ["A", "B", "C"], "invitations": [150, 20, 0], "dissatisfied": [8, 0, 0]}
+        )
+    ).set_index("group")
+    assert out.loc["A", "official_rate"] == pytest.approx(142 / 150)
+    assert out.loc["B", "official_rate"] == 1
+    assert pd.isna(out.loc["C", "official_rate"])
+    with pytest.raises(ValueError, match="threshold"):
+        official_rates(pd.DataFrame({"group": ["A"], "invitations": [1], "dissatisfied": [0]}), 5)
+    with pytest.raises(ValueError, match="more dissatisfied"):
+        official_rates(pd.DataFrame({"group": ["A"], "invitations": [1], "dissatisfied": [2]}))

@@ -364,3 +364,29 @@ def test_response_rates_and_post_stratified_csat(http, live, seeded):
         "/api/v1/stats/satisfaction", params={"min_response_rate": 2}, headers=auth(seeded)
     )
     assert bad.status_code == 400
+
+
+def test_official_rate_counts_every_transaction(http, live, seeded):
+    """The government's indicator: (transactions - rated 2 or lower) / transactions, with
+    unanswered invitations as transactions; beside CSAT and the response rate."""
+    live.run(_unanswered("MOF", "web", 80))
+    low = sum(1 for agency, _, r in seeded["records"] if agency == "MOF" and r.overall <= 2)
+    transactions = SIZES["MOF"] + 80
+    body = http.get("/api/v1/stats/satisfaction", headers=auth(seeded)).json()
+    mof = next(g for g in body["groups"] if g["group"] == "MOF")
+    assert mof["transactions"] == transactions
+    assert mof["dissatisfied"] == low
+    assert mof["official_rate"] == pytest.approx((transactions - low) / transactions)
+    assert mof["official_rate"] > mof["csat"]  # nonrespondents count as not dissatisfied
+    # Overall: the published agencies only (MOF), with the threshold stated.
+    assert body["overall"]["official_rate"] == {
+        "rate": pytest.approx((transactions - low) / transactions),
+        "transactions": transactions,
+        "dissatisfied": low,
+        "threshold": 2,
+    }
+    assert any(m.startswith("official rate") and "2 or lower" in m for m in body["method"])
+    as_csv = http.get("/api/v1/stats/satisfaction", params={"format": "csv"}, headers=auth(seeded))
+    rows = {r["group"]: r for r in csv.DictReader(io.StringIO(as_csv.content.decode("utf-8-sig")))}
+    assert float(rows["MOF"]["official_rate"]) == pytest.approx(mof["official_rate"])
+    assert rows["TINY"]["official_rate"] == ""
