@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Collection
+from dataclasses import dataclass
 
 from survey_app.db.engine import UNIQUE_VIOLATIONS
 from survey_app.db.tables import Agency, AgencyKind, Service
@@ -89,3 +91,83 @@ async def service_of_agency(agency_id: int, service_code: str) -> int | None:
         .first()
     )
     return row["id"] if row else None
+
+
+@dataclass(frozen=True)
+class ServiceChoice:
+    """A service of the calling agency and the questionnaires assigned along its line.
+
+    ``assigned`` lists the service's own assignment, then its agency's, leaving
+    out what is not set; the first one the server serves is used.
+    """
+
+    id: int
+    assigned: tuple[str, ...]
+
+    def questionnaire(self, served: Collection[str], default: str) -> str:
+        return next((qid for qid in self.assigned if qid in served), default)
+
+
+async def service_choice(agency_id: int, service_code: str) -> ServiceChoice | None:
+    """The service with this code at this agency, with its assignments, or None."""
+    row = (
+        await Service.select(
+            Service.id,
+            Service.questionnaire_id,
+            Service.agency.questionnaire_id.as_alias("agency_questionnaire_id"),
+        )
+        .where((Service.code == service_code) & (Service.agency == agency_id))
+        .first()
+    )
+    if row is None:
+        return None
+    assigned = (row["questionnaire_id"], row["agency_questionnaire_id"])
+    return ServiceChoice(id=row["id"], assigned=tuple(qid for qid in assigned if qid))
+
+
+async def assign_questionnaire(
+    questionnaire_id: str | None, *, agency_code: str | None = None, service_code: str | None = None
+) -> None:
+    """Assign a questionnaire to one agency or one service; None clears the assignment.
+
+    New invitations follow it; those already issued keep the questionnaire they name.
+    """
+    if (agency_code is None) == (service_code is None):
+        raise DirectoryError("name either an agency or a service")
+    if agency_code is not None:
+        if await agency_id(agency_code) is None:
+            raise DirectoryError(f"unknown agency {agency_code!r}")
+        await Agency.update({Agency.questionnaire_id: questionnaire_id}).where(
+            Agency.code == agency_code
+        )
+        return
+    if not await Service.exists().where(Service.code == service_code):
+        raise DirectoryError(f"unknown service {service_code!r}")
+    await Service.update({Service.questionnaire_id: questionnaire_id}).where(
+        Service.code == service_code
+    )
+
+
+@dataclass(frozen=True)
+class Assignments:
+    """Who uses which questionnaire: agency and service codes by questionnaire id."""
+
+    agencies: dict[str, tuple[str, ...]]
+    services: dict[str, tuple[str, ...]]
+
+
+async def assignments() -> Assignments:
+    agencies: dict[str, list[str]] = {}
+    services: dict[str, list[str]] = {}
+    for table, found in ((Agency, agencies), (Service, services)):
+        rows = (
+            await table.select(table.code, table.questionnaire_id)
+            .where(table.questionnaire_id.is_not_null())
+            .order_by(table.code)
+        )
+        for row in rows:
+            found.setdefault(row["questionnaire_id"], []).append(row["code"])
+    return Assignments(
+        agencies={qid: tuple(codes) for qid, codes in agencies.items()},
+        services={qid: tuple(codes) for qid, codes in services.items()},
+    )

@@ -68,6 +68,12 @@ class Agency(Table):
         help_text="Origins allowed to embed the questionnaire, space-separated "
         "(e.g. https://dichvucong.example.gov)",
     )
+    questionnaire_id = Varchar(
+        length=64,
+        null=True,
+        default=None,
+        help_text="Questionnaire for its services' new invitations (none: the default)",
+    )
 
 
 class Service(Table):
@@ -79,6 +85,12 @@ class Service(Table):
     names = JSON(default={})
     essential = Boolean(default=False)
     created_at = Timestamptz()
+    questionnaire_id = Varchar(
+        length=64,
+        null=True,
+        default=None,
+        help_text="Questionnaire for its new invitations (none: the agency's)",
+    )
 
 
 class ApiKey(Table):

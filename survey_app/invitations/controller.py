@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Annotated
 
 import msgspec
@@ -11,7 +12,7 @@ from litestar.exceptions import ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from survey_app.agencies.directory import service_of_agency
+from survey_app.agencies.directory import service_choice
 from survey_app.auth.apikeys import KeyHolder
 from survey_app.auth.guards import PrincipalDep, portal_key
 from survey_app.db.tables import Channel
@@ -19,6 +20,8 @@ from survey_app.invitations import service as invitations
 from survey_app.lib.context import AppContext, Ctx
 from survey_app.lib.exceptions import JSON_BODY_ERRORS
 from survey_app.lib.openapi import BODY_ERRORS, Locale, StrictJSON
+
+log = logging.getLogger("survey.invitations")
 
 
 class InvitationRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -40,6 +43,14 @@ class InvitationCreated(msgspec.Struct):
     token: str
     url: str
     expires_at: dt.datetime
+    questionnaire: Annotated[
+        str,
+        msgspec.Meta(
+            description="Id of the questionnaire this invitation asks (GET "
+            "/api/v1/questionnaires/{id}): the service's, else its agency's, else the default, "
+            "as assigned when the invitation was first issued"
+        ),
+    ]
 
 
 def questionnaire_url(ctx: AppContext, request: Request, token: str, locale: str | None) -> str:
@@ -71,20 +82,28 @@ async def create_invitation(
     assert isinstance(holder, KeyHolder)
     assert holder.agency_id is not None
     assert holder.agency_code is not None
-    service_id = await service_of_agency(holder.agency_id, data.service)
-    if service_id is None:
+    service = await service_choice(holder.agency_id, data.service)
+    if service is None:
         raise ValidationException(
             detail=f"Unknown service {data.service!r} for agency {holder.agency_code}",
             extra=[{"key": "service", "message": "not a service of this agency"}],
+        )
+    questionnaire_id = service.questionnaire(ctx.questionnaires, ctx.default_questionnaire)
+    if service.assigned and questionnaire_id != service.assigned[0]:
+        log.warning(
+            "service %s is assigned questionnaire %r, which this server does not serve; using %r",
+            data.service,
+            service.assigned[0],
+            questionnaire_id,
         )
     issued = await invitations.issue(
         secret=ctx.settings.secret,
         agency_id=holder.agency_id,
         agency_code=holder.agency_code,
-        service_id=service_id,
+        service_id=service.id,
         channel=data.channel.value,
         locale=data.locale,
-        questionnaire_id=ctx.default_questionnaire,
+        questionnaire_id=questionnaire_id,
         transaction_ref=data.transaction_ref,
         days=ctx.settings.invitation_days,
     )
@@ -93,6 +112,7 @@ async def create_invitation(
             token=issued.token,
             url=questionnaire_url(ctx, request, issued.token, data.locale),
             expires_at=issued.expires_at,
+            questionnaire=issued.questionnaire_id,
         ),
         status_code=HTTP_201_CREATED if issued.created else HTTP_200_OK,
     )

@@ -31,8 +31,11 @@ def new_token() -> str:
 
 @dataclass(frozen=True)
 class Issued:
+    """An invitation as issued; ``questionnaire_id`` is the one recorded when it was made."""
+
     token: str
     expires_at: dt.datetime
+    questionnaire_id: str
     created: bool
 
 
@@ -76,18 +79,27 @@ async def issue(
         if existing:
             return existing
         raise
-    return Issued(token=token, expires_at=expires_at, created=True)
+    return Issued(
+        token=token, expires_at=expires_at, questionnaire_id=questionnaire_id, created=True
+    )
 
 
 async def _by_key(key: str) -> Issued | None:
     row = (
-        await Invitation.select(Invitation.token, Invitation.expires_at)
+        await Invitation.select(
+            Invitation.token, Invitation.expires_at, Invitation.questionnaire_id
+        )
         .where(Invitation.transaction_key == key)
         .first()
     )
     if row is None:
         return None
-    return Issued(token=row["token"], expires_at=as_utc(row["expires_at"]), created=False)
+    return Issued(
+        token=row["token"],
+        expires_at=as_utc(row["expires_at"]),
+        questionnaire_id=row["questionnaire_id"],
+        created=False,
+    )
 
 
 class TokenState(StrEnum):
