@@ -14,6 +14,8 @@ microdata export, which reads the responses themselves.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import operator
 from collections import Counter
 from typing import Any
 
@@ -41,16 +43,30 @@ def where_filters(base: Any, filters: Filters) -> Any:
         conditions.append(base.locale == filters.locale)
     if filters.essential:
         conditions.append(base.service.essential.eq(True))
+    return all_of([*conditions, *between_days(base.submitted_at, filters)])
+
+
+def between_days(column: Any, filters: Filters) -> list[Any]:
+    """Conditions keeping a timestamp ``column`` within the filters' days (UTC)."""
+    conditions = []
     if filters.date_from:
         start = dt.datetime.combine(filters.date_from, dt.time(), tzinfo=dt.UTC)
-        conditions.append(base.submitted_at >= start)
+        conditions.append(column >= start)
     if filters.date_to:
         end = dt.datetime.combine(filters.date_to + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-        conditions.append(base.submitted_at < end)
-    combined = conditions[0]
-    for condition in conditions[1:]:
-        combined = combined & condition
-    return combined
+        conditions.append(column < end)
+    return conditions
+
+
+def all_of(conditions: list[Any]) -> Any:
+    """The conjunction of one or more Piccolo conditions."""
+    return functools.reduce(operator.and_, conditions)
+
+
+async def essential_services() -> list[int]:
+    """Ids of the essential services (one id no row has when there are none)."""
+    rows = await Service.select(Service.id).where(Service.essential.eq(True))
+    return [row["id"] for row in rows] or [NOTHING]
 
 
 async def codes_of(table: Any) -> dict[int, str]:
@@ -83,8 +99,7 @@ async def cell_filters(filters: Filters, table: Any = ResponseCell) -> Any:
     if filters.service:
         conditions.append(table.service == await id_of(Service, filters.service))
     if filters.essential:
-        essential = await Service.select(Service.id).where(Service.essential.eq(True))
-        conditions.append(table.service.is_in([row["id"] for row in essential] or [NOTHING]))
+        conditions.append(table.service.is_in(await essential_services()))
     if table is ResponseCell:
         if filters.channel:
             conditions.append(table.channel == filters.channel)
@@ -95,10 +110,7 @@ async def cell_filters(filters: Filters, table: Any = ResponseCell) -> Any:
         conditions.append(when >= filters.date_from)
     if filters.date_to:
         conditions.append(when <= filters.date_to)
-    combined = conditions[0]
-    for condition in conditions[1:]:
-        combined = combined & condition
-    return combined
+    return all_of(conditions)
 
 
 def _group_name(group_by: str) -> str:

@@ -10,7 +10,6 @@ range after the invitation that prompted them: the usual approximation.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import pandas as pd
@@ -21,7 +20,15 @@ from analysis import MIN_PUBLISHED
 from analysis.indicator import DISSATISFIED_MAX, official_rates
 from analysis.indicator import method as official_method
 from survey_app.db.tables import Agency, Invitation, ResponseCell, Service
-from survey_app.statistics.counts import SATISFIED_FROM, cell_filters, codes_of, id_of
+from survey_app.statistics.counts import (
+    SATISFIED_FROM,
+    all_of,
+    between_days,
+    cell_filters,
+    codes_of,
+    essential_services,
+    id_of,
+)
 from survey_app.statistics.filters import Filters
 
 KEYS = ("agency", "service", "channel")
@@ -34,20 +41,10 @@ async def _invitation_conditions(filters: Filters) -> Any:
     if filters.service:
         conditions.append(Invitation.service == await id_of(Service, filters.service))
     if filters.essential:
-        essential = await Service.select(Service.id).where(Service.essential.eq(True))
-        conditions.append(Invitation.service.is_in([row["id"] for row in essential] or [-1]))
+        conditions.append(Invitation.service.is_in(await essential_services()))
     if filters.channel:
         conditions.append(Invitation.channel == filters.channel)
-    if filters.date_from:
-        start = dt.datetime.combine(filters.date_from, dt.time(), tzinfo=dt.UTC)
-        conditions.append(Invitation.created_at >= start)
-    if filters.date_to:
-        end = dt.datetime.combine(filters.date_to + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-        conditions.append(Invitation.created_at < end)
-    combined = conditions[0]
-    for condition in conditions[1:]:
-        combined = combined & condition
-    return combined
+    return all_of([*conditions, *between_days(Invitation.created_at, filters)])
 
 
 async def frame_table(
