@@ -21,8 +21,9 @@ def run_with_database(work: Callable[[Settings], Awaitable[T]]) -> T:
     The var directory and SQLite files are restricted to their owner on the way.
     """
     private_var_dir()
-    settings = Settings.from_env()
     try:
+        # A malformed setting (SURVEY_DISSATISFIED_MAX=x) is a message, not a traceback.
+        settings = Settings.from_env()
         bind_tables(engine_from_url(settings.database_url), ALL_TABLES)
     except ValueError as error:
         raise click.ClickException(str(error)) from error

@@ -86,11 +86,9 @@ def satisfaction(group_by, target, min_response_rate, fmt, out, chart, lang, **o
     if table.empty or table["total"].sum() == 0:
         raise click.ClickException("no responses match these filters")
     result = analysis.suppress(analysis.compare_satisfaction(table, target=target))
+    threshold = dissatisfied_max(os.environ.get("SURVEY_DISSATISFIED_MAX"))
     groups, _, weighting, _ = nonresponse.with_nonresponse(
-        result.groups,
-        frame,
-        min_response_rate,
-        dissatisfied_max(os.environ.get("SURVEY_DISSATISFIED_MAX")),
+        result.groups, frame, min_response_rate, threshold
     )
     result = replace(result, groups=groups, method=[*result.method, *weighting])
     emit(result, result.groups, fmt, _path(out))

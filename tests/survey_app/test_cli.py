@@ -305,3 +305,11 @@ def test_purge_comments_keeps_the_statistical_record(live, http, portal):
     bad = survey_command("purge", "comments", "--older-than", "soon", env=env)
     assert bad.returncode == 2
     assert "180d" in bad.stderr
+
+
+def test_a_malformed_setting_is_a_message_not_a_traceback(live):
+    env = env_for(live) | {"SURVEY_DISSATISFIED_MAX": "x"}
+    done = survey_command("report", "satisfaction", env=env)
+    assert done.returncode == 1
+    assert "SURVEY_DISSATISFIED_MAX must be a rating from 1 to 4" in done.stderr
+    assert "Traceback" not in done.stderr
