@@ -16,6 +16,7 @@ Main entry points: :func:`reason_breakdown`, :func:`compare_satisfaction`,
 :mod:`analysis.charts` (imported on demand, it loads matplotlib).
 """
 
+from analysis.drivers import DriversResult, key_drivers
 from analysis.funnel import FunnelPlot, funnel_plot
 from analysis.intervals import newcombe, wilson
 from analysis.league import (
@@ -37,6 +38,7 @@ __all__ = [
     "DEFAULT_TARGET",
     "MIN_PUBLISHED",
     "BetaPrior",
+    "DriversResult",
     "FunnelPlot",
     "PostStratified",
     "RankIntervals",
@@ -49,6 +51,7 @@ __all__ = [
     "compare_trends",
     "fit_beta_prior",
     "funnel_plot",
+    "key_drivers",
     "newcombe",
     "poststratify",
     "rank_intervals",

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from analysis.drivers import MODEL_COLUMNS, DriversResult, key_drivers
 from analysis.funnel import FunnelPlot, funnel_plot
 from analysis.league import RankIntervals, ShrunkenSatisfaction, rank_intervals, shrink_satisfaction
 from analysis.reasons import ReasonBreakdown, reason_breakdown
@@ -116,6 +117,9 @@ def suppress(
 
     A result object (satisfaction, reasons, trend, trend comparison, shrunken
     CSAT, rank intervals, funnel plot) is computed again on its published rows;
+    key drivers withhold a criterion answered by fewer than ``min_count``
+    (the model is fitted without it) and the model when its complete cases
+    are that few;
     withheld rows keep their labels, every other value missing, and
     ``suppressed = True``. A DataFrame is blanked row by row: the base is
     ``count_column`` or the first of ``denominator``, ``total``, ``count``;
@@ -384,6 +388,71 @@ def _nothing_published(
     return replace(result, **changes)
 
 
+def _drivers(result: DriversResult, min_count: int) -> DriversResult:
+    """Key drivers on the published criteria only.
+
+    Criteria are separate questions, not parts of one total, so nothing is
+    complementary. A criterion answered by fewer than ``min_count`` keeps its label
+    only, and the model is fitted again without it: which responses are complete
+    cases, and whether a criterion varies, would otherwise depend on its withheld
+    answers. When the complete cases of that model are fewer than ``min_count`` no
+    estimate is published, nor the notes that count them.
+    """
+
+    def few(n: Any) -> bool:
+        return n is None or pd.isna(n) or n < min_count
+
+    order = result.criteria["criterion"].tolist()
+    hidden = pd.to_numeric(result.criteria["n"], errors="coerce").fillna(0) < min_count
+    labels = result.criteria.loc[hidden, ["criterion"]]
+    shown_criteria = [c for c, h in zip(order, hidden, strict=True) if not h]
+    if not hidden.any():
+        shown = result
+    elif shown_criteria:
+        shown = key_drivers(
+            result.table,
+            result.outcome,
+            shown_criteria,
+            satisfied_from=result.satisfied_from,
+            level=result.level,
+        )
+    else:
+        shown = replace(
+            result,
+            criteria=result.criteria.iloc[0:0],
+            n_complete=None,  # type: ignore[arg-type]
+            table=result.table.drop(columns=order, errors="ignore"),
+        )
+    criteria = shown.criteria.drop(columns="suppressed", errors="ignore")
+    changes: dict[str, Any] = {}
+    if few(shown.n_complete):
+        criteria = criteria.astype(object)
+        criteria[list(MODEL_COLUMNS)] = None
+        changes |= {
+            "n_complete": None,
+            "complete_satisfied": None,
+            "estimated": False,
+            "intercept": None,
+            "notes": [
+                f"no model estimate published: it would rest on fewer than {min_count} "
+                "complete cases"
+            ],
+        }
+    if few(shown.n_outcome):
+        changes |= dict.fromkeys(
+            ("n_outcome", "outcome_satisfied", "outcome_share", "outcome_ci_low", "outcome_ci_high")
+        )
+    if few(shown.n_responses):
+        changes["n_responses"] = None
+    return replace(
+        shown,
+        criteria=_with_withheld(criteria, labels, order),
+        method=_methods(shown.method, min_count, labels["criterion"].tolist()),
+        table=shown.table if not few(shown.n_outcome) else shown.table.iloc[0:0],
+        **changes,
+    )
+
+
 _PUBLISHERS: dict[type, Any] = {
     SatisfactionComparison: _satisfaction,
     ReasonBreakdown: _reasons,
@@ -392,4 +461,5 @@ _PUBLISHERS: dict[type, Any] = {
     ShrunkenSatisfaction: _grouped,
     RankIntervals: _grouped,
     FunnelPlot: _grouped,
+    DriversResult: _drivers,
 }
