@@ -30,6 +30,7 @@ from survey_app.auth.guards import PUBLIC
 from survey_app.citizen.embed import embed_js
 from survey_app.invitations import service as invitations
 from survey_app.invitations.service import InvitationView, TokenState
+from survey_app.lib.clock import local_day
 from survey_app.lib.context import AppContext, Ctx
 from survey_app.lib.frames import embedding_policy
 from survey_app.lib.i18n import N_, lang_cookies, language_links, request_locale, supported
@@ -93,7 +94,9 @@ def message_page(
     heading, text, status = MESSAGES[kind]
     gettext = ctx.catalogs.get(locale).gettext
     params = (
-        {"date": format_date(invitation.expires_at, "long", locale=locale)} if invitation else {}
+        {"date": format_date(local_day(invitation.expires_at), "long", locale=locale)}
+        if invitation
+        else {}
     )
     return Template(
         template_name="message.html",

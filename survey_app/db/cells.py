@@ -1,27 +1,37 @@
 """The statistics cells: their keys, their upserts and their rebuild.
 
-``ResponseCell`` counts responses per (day, agency, service, channel,
-locale, rating, reason set); ``MonthlyRating`` and ``MonthlyReason`` sum
-those cells by month, agency and service, which is all most statistics
-need. A response adds to all three in the transaction that stores it (the
+``ResponseCell`` counts responses per (local day, agency, service, channel,
+locale, overall rating, reason set); ``MonthlyRating`` and ``MonthlyReason``
+sum those cells by month, agency and service. ``AnswerCell`` and
+``MonthlyAnswer`` count every answer to every question of every
+questionnaire, and ``RatingPattern`` the joint ratings key-driver analysis
+needs. A response adds to all six in the transaction that stores it (the
 submission writer and the bulk loader both call ``cell_counts`` then
-``upserts``); ``rebuild`` recomputes them from the raw responses. SQL
-differs by engine only where it must: placeholders, the UTC day of a
-timestamp, the first day of a month and ordered string aggregation.
+``upserts``); ``rebuild`` recomputes them from the raw responses.
+
+Days, months and quarters are those of ``SURVEY_TIMEZONE`` (``local_day``):
+a response at 06:00 on 1 March in Hà Nội (23:00 UTC the day before) counts
+on 1 March. Timestamps stay stored in UTC; after changing the zone,
+``survey rollup rebuild`` recounts every cell.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from piccolo.engine.base import Engine
 from piccolo.engine.sqlite import SQLiteEngine
 
 from survey_app.db.engine import write_transaction
-from survey_app.db.tables import ResponseCell
+from survey_app.db.tables import Response, ResponseCell, ResponseReason
+from survey_app.lib.clock import local_day
+from survey_app.lib.settings import local_zone
 
 DIMENSIONS = ("day", "agency", "service", "channel", "locale", "rating", "reasons")
 REASON_SEPARATOR = ","
@@ -29,6 +39,26 @@ REASON_SEPARATOR = ","
 MONTHLY_RATING = ("month", "agency", "service", "rating")
 MONTHLY_REASON = ("month", "agency", "service", "reason")
 ANY_REASON = ""  # MonthlyReason.reason of the responses that ticked any reason
+
+ANSWER = (
+    "day",
+    "agency",
+    "service",
+    "channel",
+    "locale",
+    "questionnaire_id",
+    "question",
+    "value",
+)
+MONTHLY_ANSWER = ("month", "agency", "service", "channel", "questionnaire_id", "question", "value")
+PATTERN = ("month", "agency", "service", "channel", "questionnaire_id", "pattern")
+ANSWERED = ""  # AnswerCell.value of a multiple choice: the responses that answered it
+PATTERN_SEPARATOR = ";"
+# Among a response's structured answers, how many pieces of personal data were taken
+# out of its free text: a count, not an answer.
+REDACTED = "redacted"
+OVERALL = "overall"
+REASONS = "reasons"
 
 INDEX_SQL = (
     "CREATE UNIQUE INDEX IF NOT EXISTS response_cell_key "
@@ -47,9 +77,50 @@ def reason_key(reasons: Iterable[str]) -> str:
     return REASON_SEPARATOR.join(sorted(set(reasons)))
 
 
+def answer_values(answers: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(question, value) counted for one response's structured answers.
+
+    The kind shows in the stored value: points (an integer) for a rating, a
+    code for a choice, a list of codes for a multiple choice, which also
+    counts once under ``ANSWERED``.
+    """
+    for question, answer in answers.items():
+        if question == REDACTED or answer is None or isinstance(answer, bool):
+            continue
+        if isinstance(answer, list | tuple):
+            if answer:
+                yield question, ANSWERED
+                for code in sorted({str(a) for a in answer}):
+                    yield question, code
+        elif isinstance(answer, int | str):
+            yield question, str(answer)
+
+
+def rating_pattern(answers: Mapping[str, Any]) -> str | None:
+    """``overall=4;publicity=5``: every rating of a response, or None without any."""
+    ratings = sorted(
+        (question, answer)
+        for question, answer in answers.items()
+        if question != REDACTED and isinstance(answer, int) and not isinstance(answer, bool)
+    )
+    if not ratings:
+        return None
+    return PATTERN_SEPARATOR.join(f"{question}={points}" for question, points in ratings)
+
+
+def parse_pattern(pattern: str) -> dict[str, int]:
+    """The ratings of a ``RatingPattern.pattern``."""
+    pairs = (item.partition("=") for item in pattern.split(PATTERN_SEPARATOR) if item)
+    return {question: int(points) for question, _, points in pairs}
+
+
 @dataclass(frozen=True)
 class CellInput:
-    """What one response contributes to the cells."""
+    """What one response contributes to the cells.
+
+    ``answers`` holds every structured answer (``overall`` and ``reasons``
+    included); when empty, the rating and the reasons are its answers.
+    """
 
     submitted_at: dt.datetime
     agency: int
@@ -58,20 +129,51 @@ class CellInput:
     locale: str
     rating: int | None
     reasons: Iterable[str]
+    questionnaire_id: str = ""
+    answers: Mapping[str, Any] = field(default_factory=dict)
 
 
 CellKey = tuple[dt.date, int, int, str, str, int, str]
+AnswerKey = tuple[dt.date, int, int, str, str, str, str, str]
+PatternKey = tuple[dt.date, int, int, str, str, str]
 
 
-def cell_counts(responses: Iterable[CellInput]) -> Counter[CellKey]:
-    """Responses per cell; unrated responses count in no cell (no statistic reads them)."""
-    cells: Counter[CellKey] = Counter()
+@dataclass
+class Cells:
+    """What a set of responses adds: to the rating cells, the answer cells and the patterns."""
+
+    ratings: Counter[CellKey] = field(default_factory=Counter)
+    answers: Counter[AnswerKey] = field(default_factory=Counter)
+    patterns: Counter[PatternKey] = field(default_factory=Counter)
+
+    def __bool__(self) -> bool:
+        return bool(self.ratings or self.answers)
+
+    def add(self, r: CellInput, day: dt.date, times: int = 1) -> None:
+        reasons = tuple(r.reasons)
+        if r.rating is not None:
+            key = (day, r.agency, r.service, r.channel, r.locale, r.rating, reason_key(reasons))
+            self.ratings[key] += times
+        answers = dict(r.answers)
+        if r.rating is not None:
+            answers.setdefault(OVERALL, r.rating)
+        if reasons:
+            answers.setdefault(REASONS, list(reasons))
+        where = (r.agency, r.service, r.channel)
+        for question, value in answer_values(answers):
+            self.answers[(day, *where, r.locale, r.questionnaire_id, question, value)] += times
+        pattern = rating_pattern(answers)
+        if pattern is not None:
+            self.patterns[(day.replace(day=1), *where, r.questionnaire_id, pattern)] += times
+
+
+def cell_counts(responses: Iterable[CellInput]) -> Cells:
+    """Responses per cell. Unrated responses count in no rating cell, only in the answer
+    cells of the questions they answered."""
+    cells = Cells()
+    zone = local_zone()
     for r in responses:
-        if r.rating is None:
-            continue
-        day = r.submitted_at.astimezone(dt.UTC).date()
-        key = (day, r.agency, r.service, r.channel, r.locale, r.rating, reason_key(r.reasons))
-        cells[key] += 1
+        cells.add(r, local_day(r.submitted_at, zone))
     return cells
 
 
@@ -88,20 +190,23 @@ def _upsert_sql(table: str, dimensions: tuple[str, ...], sqlite: bool) -> str:
     )
 
 
-def upserts(cells: Counter[CellKey], sqlite: bool) -> list[tuple[str, list[tuple]]]:
-    """(statement, parameter rows) adding ``cells`` to the three tables; for ``executemany``.
+def upserts(cells: Cells, sqlite: bool) -> list[tuple[str, list[tuple]]]:
+    """(statement, parameter rows) adding ``cells`` to the six tables; for ``executemany``.
 
     SQLite stores a day as its ISO text, PostgreSQL as a date.
     """
     monthly_rating: Counter[tuple] = Counter()
     monthly_reason: Counter[tuple] = Counter()
-    for (day, agency, service, _, _, rating, reasons), n in cells.items():
+    for (day, agency, service, _, _, rating, reasons), n in cells.ratings.items():
         month = day.replace(day=1)
         monthly_rating[month, agency, service, rating] += n
         if reasons:
             monthly_reason[month, agency, service, ANY_REASON] += n
             for reason in reasons.split(REASON_SEPARATOR):
                 monthly_reason[month, agency, service, reason] += n
+    monthly_answer: Counter[tuple] = Counter()
+    for (day, *where, _, questionnaire, question, value), n in cells.answers.items():
+        monthly_answer[(day.replace(day=1), *where, questionnaire, question, value)] += n
 
     def rows(counter: Counter) -> list[tuple]:
         # Sorted, so that concurrent writers lock the rows they share in the same order.
@@ -110,86 +215,100 @@ def upserts(cells: Counter[CellKey], sqlite: bool) -> list[tuple[str, list[tuple
             return [(key[0].isoformat(), *key[1:], n) for key, n in ordered]
         return [(*key, n) for key, n in ordered]
 
+    statements = [
+        ("response_cell", DIMENSIONS, cells.ratings),
+        ("monthly_rating", MONTHLY_RATING, monthly_rating),
+        ("monthly_reason", MONTHLY_REASON, monthly_reason),
+        ("answer_cell", ANSWER, cells.answers),
+        ("monthly_answer", MONTHLY_ANSWER, monthly_answer),
+        ("rating_pattern", PATTERN, cells.patterns),
+    ]
     return [
-        (_upsert_sql("response_cell", DIMENSIONS, sqlite), rows(cells)),
-        (_upsert_sql("monthly_rating", MONTHLY_RATING, sqlite), rows(monthly_rating)),
-        (_upsert_sql("monthly_reason", MONTHLY_REASON, sqlite), rows(monthly_reason)),
+        (_upsert_sql(table, dimensions, sqlite), rows(counter))
+        for table, dimensions, counter in statements
+        if counter
     ]
 
 
-def _rebuild_select(sqlite: bool) -> str:
-    if sqlite:
-        day = "date(r.submitted_at)"
-        reasons = (
-            "COALESCE((SELECT group_concat(reason, ',') FROM (SELECT reason FROM response_reason"
-            " WHERE response = r.id ORDER BY reason)), '')"
+CELL_TABLES = (
+    "response_cell",
+    "monthly_rating",
+    "monthly_reason",
+    "answer_cell",
+    "monthly_answer",
+    "rating_pattern",
+)
+REBUILD_BATCH = 20_000
+
+
+async def count_responses(zone: ZoneInfo | None = None) -> Cells:
+    """The cells of every stored response, read in batches of ``REBUILD_BATCH`` by id."""
+    zone = zone or local_zone()
+    cells = Cells()
+    last = 0
+    while True:
+        rows = (
+            await Response.select(
+                Response.id,
+                Response.submitted_at,
+                Response.agency,
+                Response.service,
+                Response.channel,
+                Response.locale,
+                Response.questionnaire_id,
+                Response.overall,
+                Response.answers,
+            )
+            .where(Response.id > last)
+            .order_by(Response.id)
+            .limit(REBUILD_BATCH)
         )
-    else:
-        day = "(r.submitted_at AT TIME ZONE 'UTC')::date"
-        reasons = (
-            "COALESCE((SELECT string_agg(reason, ',' ORDER BY reason COLLATE \"C\")"
-            " FROM response_reason WHERE response = r.id), '')"
-        )
-    dims = ", ".join(DIMENSIONS)
-    return (
-        f"SELECT {dims}, COUNT(*) FROM (SELECT {day} AS day, r.agency AS agency, "
-        "r.service AS service, r.channel AS channel, r.locale AS locale, "
-        f"r.overall AS rating, {reasons} AS reasons FROM response r "
-        "WHERE r.overall IS NOT NULL) AS rated "
-        f"GROUP BY {dims}"
-    )
+        if not rows:
+            return cells
+        first, last = rows[0]["id"], rows[-1]["id"]
+        ticked: dict[int, list[str]] = {}
+        for row in await ResponseReason.select(
+            ResponseReason.response, ResponseReason.reason
+        ).where((ResponseReason.response >= first) & (ResponseReason.response <= last)):
+            ticked.setdefault(row["response"], []).append(row["reason"])
+        for row in rows:
+            answers = row["answers"]
+            stored = json.loads(answers) if isinstance(answers, str) else dict(answers or {})
+            reasons = ticked.get(row["id"], [])
+            cell = CellInput(
+                submitted_at=row["submitted_at"],
+                agency=row["agency"],
+                service=row["service"],
+                channel=row["channel"],
+                locale=row["locale"],
+                rating=row["overall"],
+                reasons=reasons,
+                questionnaire_id=row["questionnaire_id"],
+                answers=stored,
+            )
+            cells.add(cell, local_day(row["submitted_at"], zone))
 
 
 async def rebuild(engine: Engine) -> int:
-    """Replace every cell by a fresh ``GROUP BY`` over the responses; returns the cell count.
+    """Replace every cell by a fresh count of the responses, in ``SURVEY_TIMEZONE``'s days;
+    returns the number of rating cells.
 
     One write transaction: readers see the old cells or the new ones, and a
     submission arriving meanwhile waits, so no response is counted twice or lost.
+    The responses are read in batches and counted here rather than in SQL, so that
+    the local day is the zone database's on both engines (SQLite has none).
     """
     sqlite = isinstance(engine, SQLiteEngine)
-    names = ", ".join((*DIMENSIONS, "responses"))
-    month = "date(day, 'start of month')" if sqlite else "date_trunc('month', day)::date"
     async with write_transaction(engine):
-        for table in ("response_cell", "monthly_rating", "monthly_reason"):
+        for table in CELL_TABLES:
             await engine.run_ddl(f"DELETE FROM {table}")
-        await engine.run_ddl(f"INSERT INTO response_cell ({names}) {_rebuild_select(sqlite)}")
-        await engine.run_ddl(
-            f"INSERT INTO monthly_rating ({', '.join(MONTHLY_RATING)}, responses) "
-            f"SELECT {month}, agency, service, rating, SUM(responses) FROM response_cell "
-            f"GROUP BY {month}, agency, service, rating"
-        )
-        # Reason sets are split here rather than in engine-specific SQL; there are
-        # few rows per month, agency and service.
-        sets = await engine.run_ddl(
-            f"SELECT {month} AS month, agency, service, reasons, SUM(responses) AS n "
-            f"FROM response_cell WHERE reasons <> '' GROUP BY {month}, agency, service, reasons"
-        )
-        reasons: Counter[tuple] = Counter()
-        for row in sets:
-            key = (_as_date(row["month"]), row["agency"], row["service"])
-            reasons[(*key, ANY_REASON)] += int(row["n"])
-            for reason in row["reasons"].split(REASON_SEPARATOR):
-                reasons[(*key, reason)] += int(row["n"])
-        if reasons:
-            values = [
-                (key[0].isoformat() if sqlite else key[0], *key[1:], n)
-                for key, n in reasons.items()
-            ]
-            await _insert_many(engine, "monthly_reason", MONTHLY_REASON, values, sqlite)
+        for sql, rows in upserts(await count_responses(), sqlite):
+            await _executemany(engine, sql, rows)
     return await ResponseCell.count()
 
 
-def _as_date(value: object) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value))
-
-
-async def _insert_many(
-    engine: Engine, table: str, dimensions: tuple[str, ...], rows: list[tuple], sqlite: bool
-) -> None:
-    """Insert through the transaction's own connection (Piccolo has no executemany)."""
+async def _executemany(engine: Engine, sql: str, rows: list[tuple]) -> None:
+    """Run ``sql`` for each row through the transaction's own connection (Piccolo has no
+    executemany)."""
     connection = engine.current_transaction.get().connection  # type: ignore[union-attr]
-    await connection.executemany(_upsert_sql(table, dimensions, sqlite), rows)
+    await connection.executemany(sql, rows)

@@ -219,6 +219,64 @@ class MonthlyReason(Table):
     responses = Integer(default=0)
 
 
+class AnswerCell(Table):
+    """How many responses gave one answer to one question, per local day and cell.
+
+    A cell is (local day, agency, service, channel, locale, questionnaire,
+    question, value). ``value`` is a rating's points ("4"), a choice's code,
+    or, for a multiple choice, one code ticked ('' counts the responses that
+    answered the question at all). Free text is never counted. Kept in the
+    transaction that stores each response, like ``ResponseCell``; the
+    statistics of a named questionnaire or question read these.
+    """
+
+    day = Date()
+    agency = ForeignKey(references=Agency, on_delete=OnDelete.restrict, null=False)
+    service = ForeignKey(references=Service, on_delete=OnDelete.restrict, null=False)
+    channel = Varchar(length=16, choices=Channel)
+    locale = Varchar(length=8)
+    questionnaire_id = Varchar(length=64)
+    question = Varchar(length=64)
+    value = Varchar(length=64, default="")
+    responses = Integer(default=0)
+
+
+class MonthlyAnswer(Table):
+    """``AnswerCell`` summed by local month (its first day), without the locale.
+
+    The channel stays, so a channel filter over whole months reads a table
+    whose size does not grow with the number of responses.
+    """
+
+    month = Date()
+    agency = ForeignKey(references=Agency, on_delete=OnDelete.restrict, null=False)
+    service = ForeignKey(references=Service, on_delete=OnDelete.restrict, null=False)
+    channel = Varchar(length=16, choices=Channel)
+    questionnaire_id = Varchar(length=64)
+    question = Varchar(length=64)
+    value = Varchar(length=64, default="")
+    responses = Integer(default=0)
+
+
+class RatingPattern(Table):
+    """Responses per local month, cell and pattern of ratings, for key-driver analysis.
+
+    ``pattern`` lists every rating a response gave, ``question=points`` sorted
+    by question and joined by ';' (e.g. ``overall=4;publicity=5``); a response
+    with no rating has none. A logistic regression of one
+    rating on the others needs exactly these counts (the joint distribution),
+    whatever the number of responses.
+    """
+
+    month = Date()
+    agency = ForeignKey(references=Agency, on_delete=OnDelete.restrict, null=False)
+    service = ForeignKey(references=Service, on_delete=OnDelete.restrict, null=False)
+    channel = Varchar(length=16, choices=Channel)
+    questionnaire_id = Varchar(length=64)
+    pattern = Varchar(length=1000, default="")
+    responses = Integer(default=0)
+
+
 class StaffRole(Table):
     """What a staff login may see: admin, analyst (of one agency) or researcher."""
 
@@ -264,8 +322,20 @@ SURVEY_TABLES: list[type[Table]] = [
     ResponseCell,
     MonthlyRating,
     MonthlyReason,
+    AnswerCell,
+    MonthlyAnswer,
+    RatingPattern,
     StaffRole,
     AuditEntry,
 ]
+# Every table the statistics cells live in (rebuilt together by ``survey rollup rebuild``).
+CELL_TABLES: tuple[type[Table], ...] = (
+    ResponseCell,
+    MonthlyRating,
+    MonthlyReason,
+    AnswerCell,
+    MonthlyAnswer,
+    RatingPattern,
+)
 AUTH_TABLES: list[type[Table]] = [BaseUser, SessionsBase]
 ALL_TABLES: list[type[Table]] = SURVEY_TABLES + AUTH_TABLES

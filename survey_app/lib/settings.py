@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_VAR_DIR = ROOT / "var"
@@ -22,6 +23,7 @@ SECRET_FILE = "secret.key"  # noqa: S105 (a file name, not a secret)
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 SUPPORTED_LOCALES = ("vi", "en", "id")
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 DEFAULT_LOCALE = "vi"
 
 
@@ -74,6 +76,9 @@ class Settings:
     dissatisfied_max:
         The official indicator counts a transaction as dissatisfied when its overall
         rating is at or below this (1 to 4).
+    timezone:
+        The IANA zone whose days, weeks, months and quarters the statistics
+        count in (``SURVEY_TIMEZONE``); timestamps are stored in UTC.
     """
 
     database_url: str = f"sqlite:///{DEFAULT_VAR_DIR / DATABASE_FILE}"
@@ -90,6 +95,7 @@ class Settings:
     rate_limit_exempt: tuple[str, ...] = ()
     rate_limit_namespace: str = "survey-rate"
     dissatisfied_max: int = 2
+    timezone: str = DEFAULT_TIMEZONE
 
     @property
     def https(self) -> bool:
@@ -114,9 +120,9 @@ class Settings:
             secret=env.get("SURVEY_SECRET") or load_or_create_secret(var_dir),
             public_url=env.get("SURVEY_PUBLIC_URL") or None,
             invitation_days=number("SURVEY_INVITATION_DAYS", "invitation_days"),
-            questionnaire_dir=Path(
-                env.get("SURVEY_QUESTIONNAIRE_DIR", cls.default("questionnaire_dir"))
-            ),
+            questionnaire_dir=data_directories(env)[0],
+            locales_dir=data_directories(env)[1],
+            timezone=timezone_name(env),
             debug=env.get("SURVEY_DEBUG", "") == "1",
             redis_url=env.get("SURVEY_REDIS_URL") or None,
             citizen_rate_per_minute=number(
@@ -129,6 +135,16 @@ class Settings:
                 "SURVEY_REDIS_NAMESPACE", cls.default("rate_limit_namespace")
             ),
         )
+
+
+def data_directories(environ: Mapping[str, str] | None = None) -> tuple[Path, Path]:
+    """``SURVEY_QUESTIONNAIRE_DIR`` and ``SURVEY_LOCALES_DIR``, for commands that only
+    handle files (``from_env`` also reads the secret, creating one when none is set)."""
+    env = os.environ if environ is None else environ
+    return (
+        Path(env.get("SURVEY_QUESTIONNAIRE_DIR", Settings.default("questionnaire_dir"))),
+        Path(env.get("SURVEY_LOCALES_DIR", Settings.default("locales_dir"))),
+    )
 
 
 def var_dir_from_env(environ: Mapping[str, str] | None = None) -> Path:
@@ -221,3 +237,21 @@ def dissatisfied_max(value: str | None) -> int:
     if not value.strip().isdigit() or not 1 <= int(value) <= 4:
         raise ValueError(f"SURVEY_DISSATISFIED_MAX must be a rating from 1 to 4, not {value!r}")
     return int(value)
+
+
+def timezone_name(environ: Mapping[str, str] | None = None) -> str:
+    """``SURVEY_TIMEZONE``: an IANA zone name the zone database knows."""
+    env = os.environ if environ is None else environ
+    name = env.get("SURVEY_TIMEZONE") or DEFAULT_TIMEZONE
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"SURVEY_TIMEZONE must be an IANA time zone such as {DEFAULT_TIMEZONE}, not {name!r}"
+        ) from exc
+    return name
+
+
+def local_zone(environ: Mapping[str, str] | None = None) -> ZoneInfo:
+    """The zone statistics count days in; read each time, so a test or a rebuild can change it."""
+    return ZoneInfo(timezone_name(environ))

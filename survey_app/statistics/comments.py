@@ -18,7 +18,7 @@ from litestar.params import FromQuery
 from survey_app.audit import log as audit
 from survey_app.auth.guards import PrincipalDep, staff_or_key
 from survey_app.db.tables import Comment, Role
-from survey_app.lib.clock import as_utc
+from survey_app.lib.clock import local_day
 from survey_app.statistics.controller import download
 from survey_app.statistics.counts import where_filters
 from survey_app.statistics.filters import FiltersDep, parse_filters
@@ -73,7 +73,7 @@ class CommentsController(Controller):
             .limit(MAX_ROWS)
         )
         frame = pd.DataFrame(
-            [{**row, "date": as_utc(row.pop("submitted_at")).date().isoformat()} for row in rows],
+            [{**row, "date": local_day(row.pop("submitted_at")).isoformat()} for row in rows],
             columns=["agency", "service", "rating", "question", "text", "date"],
         )
         frame = frame[["agency", "service", "date", "rating", "question", "text"]]

@@ -22,9 +22,20 @@ from typing import Any
 import pandas as pd
 from piccolo.query.functions.aggregate import Sum
 
-from survey_app.db.cells import ANY_REASON, REASON_SEPARATOR
-from survey_app.db.tables import Agency, MonthlyRating, MonthlyReason, ResponseCell, Service
+from survey_app.db.cells import ANSWERED, ANY_REASON, REASON_SEPARATOR, parse_pattern
+from survey_app.db.tables import (
+    Agency,
+    AnswerCell,
+    MonthlyAnswer,
+    MonthlyRating,
+    MonthlyReason,
+    RatingPattern,
+    ResponseCell,
+    Service,
+)
+from survey_app.lib.settings import local_zone
 from survey_app.statistics.filters import FilterError, Filters, period_label
+from survey_app.statistics.questions import Scope
 
 SATISFIED_FROM = 4  # CSAT is the share of ratings 4-5
 NOTHING = -1  # an id no row has: a filter naming an unknown code matches no cell
@@ -43,18 +54,22 @@ def where_filters(base: Any, filters: Filters) -> Any:
         conditions.append(base.locale == filters.locale)
     if filters.essential:
         conditions.append(base.service.essential.eq(True))
+    if filters.questionnaire:
+        conditions.append(base.questionnaire_id == filters.questionnaire)
     return all_of([*conditions, *between_days(base.submitted_at, filters)])
 
 
 def between_days(column: Any, filters: Filters) -> list[Any]:
-    """Conditions keeping a timestamp ``column`` within the filters' days (UTC)."""
+    """Conditions keeping a timestamp ``column`` within the filters' days, which are
+    local days (``SURVEY_TIMEZONE``): each starts at its local midnight."""
     conditions = []
+    zone = local_zone()
     if filters.date_from:
-        start = dt.datetime.combine(filters.date_from, dt.time(), tzinfo=dt.UTC)
-        conditions.append(column >= start)
+        start = dt.datetime.combine(filters.date_from, dt.time(), tzinfo=zone)
+        conditions.append(column >= start.astimezone(dt.UTC))
     if filters.date_to:
-        end = dt.datetime.combine(filters.date_to + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-        conditions.append(column < end)
+        end = dt.datetime.combine(filters.date_to + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+        conditions.append(column < end.astimezone(dt.UTC))
     return conditions
 
 
@@ -78,21 +93,35 @@ async def id_of(table: Any, code: str) -> int:
     return row["id"] if row else NOTHING
 
 
+def _whole_months(filters: Filters) -> bool:
+    if filters.date_from and filters.date_from.day != 1:
+        return False
+    return not (filters.date_to and (filters.date_to + dt.timedelta(days=1)).day != 1)
+
+
 def monthly_tables_suffice(
     filters: Filters, group_by: str | None = None, period: str = "month"
 ) -> bool:
     """Can the monthly tables answer? Not by channel or locale, nor for part of a month."""
     if filters.channel or filters.locale or group_by == "channel":
         return False
-    if period not in ("month", "quarter"):
-        return False
-    if filters.date_from and filters.date_from.day != 1:
-        return False
-    return not (filters.date_to and (filters.date_to + dt.timedelta(days=1)).day != 1)
+    return period in ("month", "quarter") and _whole_months(filters)
 
 
-async def cell_filters(filters: Filters, table: Any = ResponseCell) -> Any:
-    """Conditions on ``table`` (day cells or a monthly table) for ``filters``."""
+def answer_months_suffice(filters: Filters, period: str = "month") -> bool:
+    """Can ``MonthlyAnswer`` answer? It keeps the channel, not the locale."""
+    return not filters.locale and period in ("month", "quarter") and _whole_months(filters)
+
+
+DAY_TABLES = (ResponseCell, AnswerCell)
+CHANNEL_TABLES = (ResponseCell, AnswerCell, MonthlyAnswer, RatingPattern)
+
+
+async def cell_filters(
+    filters: Filters, table: Any = ResponseCell, scope: Scope | None = None
+) -> Any:
+    """Conditions on ``table`` (day cells or a monthly table) for ``filters``, and for
+    the question and questionnaires of ``scope`` on the answer tables."""
     conditions = [table.responses > 0]
     if filters.agency:
         conditions.append(table.agency == await id_of(Agency, filters.agency))
@@ -100,12 +129,15 @@ async def cell_filters(filters: Filters, table: Any = ResponseCell) -> Any:
         conditions.append(table.service == await id_of(Service, filters.service))
     if filters.essential:
         conditions.append(table.service.is_in(await essential_services()))
-    if table is ResponseCell:
-        if filters.channel:
-            conditions.append(table.channel == filters.channel)
-        if filters.locale:
-            conditions.append(table.locale == filters.locale)
-    when = table.day if table is ResponseCell else table.month
+    if filters.channel and table in CHANNEL_TABLES:
+        conditions.append(table.channel == filters.channel)
+    if filters.locale and table in DAY_TABLES:
+        conditions.append(table.locale == filters.locale)
+    if scope is not None and scope.questionnaires is not None:
+        conditions.append(table.questionnaire_id.is_in(list(scope.questionnaires)))
+        if table is not RatingPattern:
+            conditions.append(table.question == scope.question)
+    when = table.day if table in DAY_TABLES else table.month
     if filters.date_from:
         conditions.append(when >= filters.date_from)
     if filters.date_to:
@@ -128,22 +160,38 @@ async def _names(group_by: str) -> dict[Any, str] | None:
     return None
 
 
-async def _sum(table: Any, filters: Filters, *names: str) -> pd.DataFrame:
+async def _sum(
+    table: Any, filters: Filters, *names: str, scope: Scope | None = None
+) -> pd.DataFrame:
     """Responses summed over ``table``'s rows by the columns ``names`` (and ``count``)."""
     columns = [getattr(table, name) for name in names]
     rows = (
         await table.select(*columns, Sum(table.responses, alias="count"))
-        .where(await cell_filters(filters, table))
+        .where(await cell_filters(filters, table, scope))
         .group_by(*columns)
     )
     return pd.DataFrame(rows, columns=[*names, "count"])
 
 
-async def rating_counts(filters: Filters, group_by: str) -> pd.DataFrame:
-    """``group, rating, count``: responses per group and overall rating."""
+def _pooled(scope: Scope | None) -> bool:
+    """Read the tables that pool every questionnaire's overall rating and reasons?"""
+    return scope is None or scope.questionnaires is None
+
+
+async def rating_counts(
+    filters: Filters, group_by: str, scope: Scope | None = None
+) -> pd.DataFrame:
+    """``group, rating, count``: responses per group and rating of the scope's question
+    (the overall rating by default)."""
     name = _group_name(group_by)
-    table = MonthlyRating if monthly_tables_suffice(filters, group_by) else ResponseCell
-    frame = (await _sum(table, filters, name, "rating")).rename(columns={name: "group"})
+    if _pooled(scope):
+        table = MonthlyRating if monthly_tables_suffice(filters, group_by) else ResponseCell
+        frame = await _sum(table, filters, name, "rating")
+    else:
+        table = MonthlyAnswer if answer_months_suffice(filters) else AnswerCell
+        frame = await _sum(table, filters, name, "value", scope=scope)
+        frame = frame.rename(columns={"value": "rating"})
+    frame = frame.rename(columns={name: "group"})
     names = await _names(group_by)
     if names is not None:
         frame["group"] = frame["group"].map(names)
@@ -171,8 +219,11 @@ def _roll_up(ratings: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     )
 
 
-async def reason_counts(filters: Filters, group_by: str) -> tuple[pd.DataFrame, dict[str, int]]:
-    """``group, reason, count`` and, per group, how many responses gave any reason."""
+async def reason_counts(
+    filters: Filters, group_by: str, scope: Scope | None = None
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """``group, reason, count`` and, per group, how many responses gave any reason (or,
+    for another choice question, each answer and how many answered it)."""
     name = _group_name(group_by)
     names = await _names(group_by)
     people: Counter[str] = Counter()
@@ -181,7 +232,18 @@ async def reason_counts(filters: Filters, group_by: str) -> tuple[pd.DataFrame, 
     def label(value: Any) -> str:
         return str(names[value] if names is not None else value)
 
-    if monthly_tables_suffice(filters, group_by):
+    if not _pooled(scope):
+        assert scope is not None
+        table = MonthlyAnswer if answer_months_suffice(filters) else AnswerCell
+        sums = await _sum(table, filters, name, "value", scope=scope)
+        for value, code, n in zip(sums[name], sums["value"], sums["count"], strict=True):
+            # A multiple choice counts its respondents apart; a single choice's
+            # answers add up to them.
+            if code == ANSWERED or scope.kind == "choice":
+                people[label(value)] += int(n)
+            if code != ANSWERED:
+                counted[label(value), code] += int(n)
+    elif monthly_tables_suffice(filters, group_by):
         sums = await _sum(MonthlyReason, filters, name, "reason")
         for value, reason, n in zip(sums[name], sums["reason"], sums["count"], strict=True):
             if reason == ANY_REASON:
@@ -203,10 +265,20 @@ async def reason_counts(filters: Filters, group_by: str) -> tuple[pd.DataFrame, 
     return table, dict(people)
 
 
-async def daily_rating_counts(filters: Filters, period: str = "day") -> pd.DataFrame:
-    """``agency, day, rating, count``, by UTC day, or by month (its first day) when
+async def daily_rating_counts(
+    filters: Filters, period: str = "day", scope: Scope | None = None
+) -> pd.DataFrame:
+    """``agency, day, rating, count``, by local day, or by month (its first day) when
     ``period`` and the filters allow."""
-    if monthly_tables_suffice(filters, period=period):
+    if not _pooled(scope):
+        if answer_months_suffice(filters, period):
+            frame = (
+                await _sum(MonthlyAnswer, filters, "agency", "month", "value", scope=scope)
+            ).rename(columns={"month": "day"})
+        else:
+            frame = await _sum(AnswerCell, filters, "agency", "day", "value", scope=scope)
+        frame = frame.rename(columns={"value": "rating"})
+    elif monthly_tables_suffice(filters, period=period):
         frame = (await _sum(MonthlyRating, filters, "agency", "month", "rating")).rename(
             columns={"month": "day"}
         )
@@ -222,3 +294,21 @@ def period_table(daily: pd.DataFrame, period: str, by_agency: bool = False) -> p
     labels = {day: period_label(day, period) for day in set(daily["day"])}
     frame = daily.assign(period=daily["day"].map(labels))
     return _roll_up(frame, ["agency", "period"] if by_agency else ["period"])
+
+
+async def rating_patterns(filters: Filters, scope: Scope) -> pd.DataFrame:
+    """One row per pattern of ratings given to the scope's questionnaire, a column per
+    rating question (missing where not answered) and ``count``. Whole months only."""
+    if filters.locale:
+        raise FilterError("key drivers are not counted by language: leave out locale")
+    if not _whole_months(filters):
+        raise FilterError(
+            "key drivers are counted by whole months: give 'from' as a month's first day "
+            "and 'to' as a month's last day"
+        )
+    sums = await _sum(RatingPattern, filters, "pattern", scope=scope)
+    rows = [
+        {**parse_pattern(pattern), "count": int(n)}
+        for pattern, n in zip(sums["pattern"], sums["count"], strict=True)
+    ]
+    return pd.DataFrame(rows)

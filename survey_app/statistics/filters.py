@@ -36,6 +36,7 @@ class Filters:
     essential: bool = False
     date_from: dt.date | None = None
     date_to: dt.date | None = None
+    questionnaire: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -54,8 +55,10 @@ class Filters:
         essential: str | bool | None = None,
         date_from: str | None = None,
         date_to: str | None = None,
+        questionnaire: str | None = None,
     ) -> Filters:
         for name, value in (
+            ("questionnaire", questionnaire),
             ("agency", agency),
             ("service", service),
             ("channel", channel),
@@ -85,6 +88,7 @@ class Filters:
             essential=_flag(essential),
             date_from=start,
             date_to=end,
+            questionnaire=questionnaire or None,
         )
 
 
@@ -95,10 +99,14 @@ async def parse_filters(
     locale: FromQuery[str | None] = None,
     essential: FromQuery[str | None] = None,
     date_from: Annotated[
-        str | None, QueryParameter(name="from", description="First day, YYYY-MM-DD")
+        str | None, QueryParameter(name="from", description="First local day, YYYY-MM-DD")
     ] = None,
     date_to: Annotated[
-        str | None, QueryParameter(name="to", description="Last day, YYYY-MM-DD")
+        str | None, QueryParameter(name="to", description="Last local day, YYYY-MM-DD")
+    ] = None,
+    questionnaire: Annotated[
+        str | None,
+        QueryParameter(description="Only the responses to this questionnaire (its id)"),
     ] = None,
 ) -> Filters:
     try:
@@ -110,6 +118,7 @@ async def parse_filters(
             essential=essential,
             date_from=date_from,
             date_to=date_to,
+            questionnaire=questionnaire,
         )
     except FilterError as error:
         raise ValidationException(detail=str(error)) from error

@@ -19,7 +19,7 @@ import analysis
 from analysis import MIN_PUBLISHED
 from analysis.indicator import DISSATISFIED_MAX, official_rates
 from analysis.indicator import method as official_method
-from survey_app.db.tables import Agency, Invitation, ResponseCell, Service
+from survey_app.db.tables import Agency, AnswerCell, Invitation, ResponseCell, Service
 from survey_app.statistics.counts import (
     SATISFIED_FROM,
     all_of,
@@ -30,12 +30,15 @@ from survey_app.statistics.counts import (
     id_of,
 )
 from survey_app.statistics.filters import Filters
+from survey_app.statistics.questions import Scope
 
 KEYS = ("agency", "service", "channel")
 
 
-async def _invitation_conditions(filters: Filters) -> Any:
+async def _invitation_conditions(filters: Filters, scope: Scope | None) -> Any:
     conditions = [Invitation.id.is_not_null()]
+    if scope is not None and scope.questionnaires is not None:
+        conditions.append(Invitation.questionnaire_id.is_in(list(scope.questionnaires)))
     if filters.agency:
         conditions.append(Invitation.agency == await id_of(Agency, filters.agency))
     if filters.service:
@@ -48,11 +51,17 @@ async def _invitation_conditions(filters: Filters) -> Any:
 
 
 async def frame_table(
-    filters: Filters, group_by: str, dissatisfied_max: int = DISSATISFIED_MAX
+    filters: Filters,
+    group_by: str,
+    dissatisfied_max: int = DISSATISFIED_MAX,
+    scope: Scope | None = None,
 ) -> pd.DataFrame | None:
     """``group, service, channel, invitations, satisfied, total, dissatisfied`` for the
     filters (dissatisfied: ratings at or below ``dissatisfied_max``), or None when the
-    frame cannot answer (a language filter: invitations may not know theirs)."""
+    frame cannot answer (a language filter: invitations may not know theirs).
+
+    ``scope`` names the rating question (the overall one by default) and, unless
+    every questionnaire is pooled, the questionnaires whose invitations count."""
     if filters.locale:
         return None
     invited = await (
@@ -62,24 +71,26 @@ async def frame_table(
             Invitation.channel,
             Count(Invitation.id, alias="invitations"),
         )
-        .where(await _invitation_conditions(filters))
+        .where(await _invitation_conditions(filters, scope))
         .group_by(Invitation.agency, Invitation.service, Invitation.channel)
     )
+    table: Any = ResponseCell
+    points: Any = ResponseCell.rating
+    if scope is not None and scope.questionnaires is not None:
+        table, points = AnswerCell, AnswerCell.value
     answered = await (
-        ResponseCell.select(
-            ResponseCell.agency,
-            ResponseCell.service,
-            ResponseCell.channel,
-            ResponseCell.rating,
-            Sum(ResponseCell.responses, alias="count"),
+        table.select(
+            table.agency,
+            table.service,
+            table.channel,
+            points.as_alias("rating"),
+            Sum(table.responses, alias="count"),
         )
-        .where(await cell_filters(filters))
-        .group_by(
-            ResponseCell.agency, ResponseCell.service, ResponseCell.channel, ResponseCell.rating
-        )
+        .where(await cell_filters(filters, table, scope))
+        .group_by(table.agency, table.service, table.channel, points)
     )
     invitations = pd.DataFrame(invited, columns=[*KEYS, "invitations"])
-    responses = pd.DataFrame(answered, columns=[*KEYS, "rating", "count"])
+    responses = pd.DataFrame(answered, columns=[*KEYS, "rating", "count"]).astype({"rating": int})
     responses["satisfied"] = (responses["rating"] >= SATISFIED_FROM) * responses["count"]
     responses["dissatisfied"] = (responses["rating"] <= dissatisfied_max) * responses["count"]
     responses = responses.groupby(list(KEYS), as_index=False)[

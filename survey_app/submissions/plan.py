@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from questionnaires import AnswerError, Questionnaire, validate_answers
-from survey_app.db.cells import CellInput, cell_counts
+from survey_app.db.cells import OVERALL, REASONS, REDACTED, CellInput, cell_counts
 from survey_app.db.tables import Role
 from survey_app.lib.clock import as_utc
 from survey_app.lib.settings import DEFAULT_LOCALE
@@ -26,11 +26,9 @@ from survey_app.submissions.redact import redact
 
 # Questions whose answers are free text are stored apart, in ``Comment``.
 FREE_TEXT_KIND = "text"
-OVERALL = "overall"
-REASONS = "reasons"
-# How many phone numbers, ID numbers, e-mails and dossier codes were taken out of the
-# response's free text (``redact``), among its structured answers; absent when none.
-REDACTED = "redacted"
+# REDACTED: how many phone numbers, ID numbers, e-mails and dossier codes were taken
+# out of the response's free text (``redact``), among its structured answers; absent
+# when none.
 
 # What the steps read, and the rows they write (``_write`` builds them in this order);
 # the stores put in their engine's placeholders.
@@ -278,6 +276,8 @@ def _write(items: list[_Accepted], now: dt.datetime) -> Generator[Step, Any, Non
             locale=item.locale,
             rating=item.values.get(OVERALL),  # type: ignore[arg-type]
             reasons=item.values.get(REASONS) or (),  # type: ignore[arg-type]
+            questionnaire_id=item.questionnaire.id,
+            answers={**item.extras, **item.values},
         )
         for item in items
     )

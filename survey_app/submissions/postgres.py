@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections import Counter
 from collections.abc import Generator
 from typing import Any
 
 import asyncpg
 
-from survey_app.db.cells import upserts
+from survey_app.db.cells import Cells, upserts
 from survey_app.lib.clock import utcnow
 from survey_app.submissions.plan import (
     INSERT_COMMENT,
@@ -135,6 +134,6 @@ class PostgresStore:
     async def insert_comments(self, rows: list[tuple]) -> None:
         await self._conn.executemany(INSERT_COMMENT.format("$1", "$2", "$3", "$4"), rows)
 
-    async def upsert_cells(self, cells: Counter) -> None:
+    async def upsert_cells(self, cells: Cells) -> None:
         for sql, rows in upserts(cells, sqlite=False):
             await self._conn.executemany(sql, rows)

@@ -14,12 +14,11 @@ import asyncio
 import datetime as dt
 import logging
 import sqlite3
-from collections import Counter
 from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from survey_app.db.cells import upserts
+from survey_app.db.cells import Cells, upserts
 from survey_app.db.engine import SQLITE_BUSY_TIMEOUT_S
 from survey_app.lib.clock import utcnow
 from survey_app.submissions.plan import (
@@ -134,7 +133,7 @@ class SqliteStore:
         sql = INSERT_COMMENT.format("?", "?", "?", "?")
         self._conn.executemany(sql, [(*row[:3], _sqlite_text(row[3])) for row in rows])
 
-    def upsert_cells(self, cells: Counter) -> None:
+    def upsert_cells(self, cells: Cells) -> None:
         for sql, rows in upserts(cells, sqlite=True):
             self._conn.executemany(sql, rows)
 

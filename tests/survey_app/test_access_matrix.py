@@ -118,6 +118,10 @@ MATRIX: list[Row] = [
     _stats("league", "group_by=channel", "json"),
     _stats("league", "", "csv"),
     _stats("league", "group_by=service", "xlsx"),
+    *(
+        _stats("drivers", "questionnaire=dossier-evaluation", fmt)
+        for fmt in ("json", "csv", "xlsx")
+    ),
     _stats("reasons", f"agency={A}", "csv"),
     _stats("trend", f"compare={A},{B}", "xlsx"),
     Row("/api/v1/exports/responses.csv", "/api/v1/exports/responses.csv", MICRODATA, "text/csv"),

@@ -9,6 +9,7 @@ import re
 import sqlite3
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -20,19 +21,23 @@ from survey_app.db import cells as rollup
 from survey_app.db.bulk import Synthetic, insert_responses
 from survey_app.db.tables import (
     AgencyKind,
+    AnswerCell,
     Invitation,
+    MonthlyAnswer,
     MonthlyRating,
     MonthlyReason,
+    RatingPattern,
     Response,
     ResponseCell,
     ResponseReason,
 )
 from survey_app.demo import synthetic as demo
+from survey_app.lib.settings import local_zone
 
 from .conftest import REASONS, LiveServer
 
-STATISTICS = (ResponseCell, MonthlyRating, MonthlyReason)
-MIDNIGHT = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+STATISTICS = (ResponseCell, MonthlyRating, MonthlyReason, AnswerCell, MonthlyAnswer, RatingPattern)
+MIDNIGHT = dt.datetime(2026, 3, 1, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))  # local, the default zone
 ICT = dt.timezone(dt.timedelta(hours=7))
 COUNT = 3000
 
@@ -62,7 +67,8 @@ async def _directory() -> list[tuple[int, int]]:
 
 
 def _records(pairs: list[tuple[int, int]], count: int, seed: int) -> list[Synthetic]:
-    """Responses within three hours of a UTC midnight, some in UTC+7, some with microseconds."""
+    """Responses within three hours of a local midnight, some given in UTC+7, some in UTC,
+    some with microseconds."""
     rng = random.Random(seed)
     records = []
     for _ in range(count):
@@ -116,7 +122,7 @@ async def _cells_by_hand() -> Counter:
     reasons = await _reasons_by_response()
     cells: Counter = Counter()
     for row in await _responses():
-        day = row["submitted_at"].astimezone(dt.UTC).date()
+        day = row["submitted_at"].astimezone(local_zone()).date()
         key = (row["agency"], row["service"], row["channel"], row["locale"], row["overall"])
         cells[(day, *key, ",".join(sorted(reasons[row["id"]])))] += 1
     return cells

@@ -21,10 +21,10 @@ from questionnaires import DEFAULT_QUESTIONNAIRE_ID
 from survey_app.db.bulk import Columns, Unanswered, insert_columns
 from survey_app.db.bulk.columns import INVITATION_DAYS
 from survey_app.db.tables import (
+    CELL_TABLES,
     Channel,
     Invitation,
     MonthlyRating,
-    MonthlyReason,
     Response,
     ResponseCell,
     ResponseReason,
@@ -175,7 +175,7 @@ def test_the_same_seed_gives_the_same_invitations(live: LiveServer) -> None:
     """Tokens and keys aside; times move with the clock, but not relative to each other."""
 
     async def run(seed: int) -> list[tuple]:
-        for table in (ResponseCell, MonthlyRating, MonthlyReason, ResponseReason, Response):
+        for table in (*CELL_TABLES, ResponseReason, Response):
             await table.delete(force=True)
         await Invitation.delete(force=True)
         await demo.synthesize(1500, MONTHS, seed=seed)

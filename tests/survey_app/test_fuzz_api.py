@@ -53,6 +53,7 @@ STATS_OPERATIONS = [
     ("GET", "/api/v1/stats/reasons"),
     ("GET", "/api/v1/stats/trend"),
     ("GET", "/api/v1/stats/league"),
+    ("GET", "/api/v1/stats/drivers"),
     ("GET", "/api/v1/comments"),
     ("GET", "/api/v1/audit"),
     ("GET", "/api/v1/exports/responses.csv"),
@@ -243,6 +244,18 @@ STATS_VALUES = {
     "channel": st.sampled_from(["web", "mobile"]),
     "from": st.sampled_from(["2026-01-01", "2026-02-15", "2025-12-31"]),
     "to": st.sampled_from(["2026-03-31", "2026-02-20"]),
+    "questionnaire": st.sampled_from(["public-service-satisfaction", "dossier-evaluation", "nope"]),
+    "question": st.sampled_from(["overall", "timeliness", "nope"]),
+    "outcome": st.sampled_from(["overall", "timeliness", "reasons"]),
+}
+# Real values of the question for a choice statistic: the others are rating questions.
+CHOICE_VALUES = {"question": st.sampled_from(["reasons", "reasons", "overall"])}
+# Key drivers need a multi-criteria questionnaire and whole months.
+DRIVERS_VALUES = {
+    "questionnaire": st.sampled_from(["dossier-evaluation"] * 3 + ["public-service-satisfaction"]),
+    "outcome": st.sampled_from(["overall", "timeliness"]),
+    "from": st.sampled_from(["2026-01-01", "2026-02-01"]),
+    "to": st.sampled_from(["2026-03-31", "2026-02-28"]),
 }
 EDGE_VALUES = {
     "agency": edge_text,
@@ -252,6 +265,9 @@ EDGE_VALUES = {
     "essential": edge_text,
     "from": edge_dates | edge_text,
     "to": edge_dates | edge_text,
+    "questionnaire": edge_text,
+    "question": edge_text,
+    "outcome": edge_text,
 }
 
 
@@ -281,13 +297,17 @@ def test_statistics(api_schema, live, stats_keys, method, path, mode):
         stats_keys["analyst"],
     ]
 
+    values = STATS_VALUES | {"/reasons": CHOICE_VALUES, "/drivers": DRIVERS_VALUES}.get(
+        path[path.rindex("/") :], {}
+    )
+
     def tweak(case, data):
-        names = [p.name for p in case.operation.query if p.name in STATS_VALUES]
+        names = [p.name for p in case.operation.query if p.name in values]
         if names and data.draw(st.integers(0, 3), label="real values") < 3:
             case.query = dict(case.query or {})
             for name in names:
                 if data.draw(st.integers(0, 3), label=f"real {name}") < 3:
-                    case.query[name] = data.draw(STATS_VALUES[name], label=name)
+                    case.query[name] = data.draw(values[name], label=name)
         edges = [p.name for p in case.operation.query if p.name in EDGE_VALUES]
         if (
             mode is GenerationMode.NEGATIVE

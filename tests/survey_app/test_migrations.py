@@ -11,12 +11,15 @@ computes.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import re
 import secrets
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -199,6 +202,41 @@ def test_frozen_cell_migration_fills_what_rebuild_computes(old_database):
     run_async(refill())
     assert cells(url) == made_by_main
 
-    done = survey_command("rollup", "rebuild", env=env)
+    # Main counted in UTC days. The migration to local days recounts every cell, and
+    # so does a rebuild: in UTC they give back exactly what main made.
+    in_utc = {**env, "SURVEY_TIMEZONE": "UTC"}
+    done = survey_command("migrate", env=in_utc)
     assert done.returncode == 0, done.stdout + done.stderr
     assert cells(url) == made_by_main
+    done = survey_command("rollup", "rebuild", env=in_utc)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert cells(url) == made_by_main
+
+
+def test_the_migration_recounts_the_cells_in_local_days(old_database):
+    """The fixture's responses near a UTC midnight move to the next day in Hà Nội."""
+    url, env = old_database
+    utc_days = Counter(
+        dict(query(url, "SELECT day, SUM(responses) FROM response_cell GROUP BY day"))
+    )
+    done = survey_command("migrate", env=env)  # the default zone, Asia/Ho_Chi_Minh
+    assert done.returncode == 0, done.stdout + done.stderr
+    local_days = Counter(
+        dict(query(url, "SELECT day, SUM(responses) FROM response_cell GROUP BY day"))
+    )
+    expected: Counter = Counter()
+    for (submitted_at,) in query(
+        url, "SELECT submitted_at FROM response WHERE overall IS NOT NULL"
+    ):
+        moment = (
+            submitted_at
+            if isinstance(submitted_at, dt.datetime)
+            else dt.datetime.fromisoformat(submitted_at)
+        )
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        expected[str(moment.astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).date())] += 1
+    assert {str(day): n for day, n in local_days.items()} == dict(expected)
+    assert local_days != utc_days, "some responses of the fixture change day"
+    answers = query(url, "SELECT SUM(responses) FROM answer_cell WHERE question = 'overall'")
+    assert answers == [(sum(expected.values()),)]

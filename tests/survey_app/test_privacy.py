@@ -276,6 +276,8 @@ def test_no_reference_comment_or_secret_in_exports_logs_or_error_pages(
         "/api/v1/stats/trend?compare=MIC,MOF&format=csv",
         "/api/v1/stats/satisfaction?group_by=channel&format=xlsx",
         "/api/v1/stats/reasons?agency=MIC&group_by=service&format=json",
+        "/api/v1/stats/drivers?questionnaire=dossier-evaluation&format=csv",
+        "/api/v1/stats/satisfaction?questionnaire=public-service-satisfaction&format=json",
         "/api/v1/exports/responses.csv",
         "/api/v1/exports/responses.csv?agency=MIC&channel=web",
         "/api/v1/exports/dictionary.json",

@@ -17,6 +17,7 @@ from survey_app.db.tables import (
     ResponseCell,
     ResponseReason,
 )
+from survey_app.lib.settings import local_zone
 from tests.conftest import survey_command
 from tests.survey_app.conftest import REASONS, invite
 
@@ -87,7 +88,7 @@ async def grouped_raw_rows() -> Counter:
         reasons.setdefault(row["response"], []).append(row["reason"])
     expected: Counter = Counter()
     for row in await Response.select().where(Response.overall.is_not_null()):
-        day = row["submitted_at"].astimezone(dt.UTC).date()
+        day = row["submitted_at"].astimezone(local_zone()).date()
         ticked = ",".join(sorted(reasons.get(row["id"], [])))
         key = (
             day,

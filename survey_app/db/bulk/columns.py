@@ -19,9 +19,9 @@ from itertools import chain, repeat
 import numpy as np
 
 from questionnaires import DEFAULT_QUESTIONNAIRE_ID
-from survey_app.db.cells import CellKey, reason_key, upserts
+from survey_app.db.cells import CellInput, Cells, upserts
 from survey_app.db.tables import TOKEN_BYTES
-from survey_app.lib.settings import Settings
+from survey_app.lib.settings import Settings, local_zone
 
 # Responses per transaction: large enough that per-transaction costs vanish,
 # small enough that memory stays flat and a writer waits seconds, not minutes.
@@ -32,7 +32,8 @@ KEY_BYTES = 32
 ANSWERS = "{}"
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 EPOCH_DAY = EPOCH.date()
-US_PER_DAY = 86_400_000_000
+US_PER_HOUR = 3_600_000_000
+US_PER_DAY = 24 * US_PER_HOUR
 EXPIRY_US = INVITATION_DAYS * US_PER_DAY
 # Every token and transaction key of a chunk starts with the same bytes (the
 # chunk's clock), the rest random. Fully random values land all over the
@@ -196,26 +197,56 @@ def cell_upserts(chunk: Columns, sqlite: bool) -> list[tuple[str, list[tuple]]]:
     return [(sql, sorted(rows)) for sql, rows in upserts(_cells(chunk), sqlite=sqlite)]
 
 
-def _cells(chunk: Columns) -> Counter[CellKey]:
-    """Responses per statistics cell, keyed exactly as ``cells.cell_counts`` keys them."""
-    day_numbers = (chunk.submitted_us // US_PER_DAY).tolist()
-    day_of = {n: EPOCH_DAY + dt.timedelta(days=n) for n in set(day_numbers)}
-    keys: dict[tuple[str, ...], str] = {}
-    reason_keys = [
-        keys[r] if r in keys else keys.setdefault(r, reason_key(r)) for r in chunk.reasons
-    ]
-    return Counter(
+def _cells(chunk: Columns) -> Cells:
+    """The chunk's cells, counted as ``cells.cell_counts`` counts them (each distinct
+    response is added once, times how often it occurs)."""
+    same = Counter(
         zip(
-            map(day_of.__getitem__, day_numbers),
+            local_days(chunk.submitted_us),
             chunk.agency,
             chunk.service,
             chunk.channel,
             chunk.locale,
             chunk.overall,
-            reason_keys,
+            chunk.reasons,
             strict=True,
         )
     )
+    cells = Cells()
+    for (day, agency, service, channel, locale, overall, reasons), n in same.items():
+        response = CellInput(
+            submitted_at=EPOCH,  # not read: the day is given
+            agency=agency,
+            service=service,
+            channel=channel,
+            locale=locale,
+            rating=overall,
+            reasons=reasons,
+            questionnaire_id=DEFAULT_QUESTIONNAIRE_ID,
+        )
+        cells.add(response, day, times=n)
+    return cells
+
+
+def local_days(times_us: np.ndarray) -> list[dt.date]:
+    """The local day (``SURVEY_TIMEZONE``) of each time in microseconds since the epoch.
+
+    The zone's offset is looked up once per distinct UTC hour: offsets change
+    on whole hours in every zone these services run in.
+    """
+    zone = local_zone()
+    hours = times_us // US_PER_HOUR
+    offset_us = {
+        int(hour): int(
+            (EPOCH + dt.timedelta(hours=int(hour))).astimezone(zone).utcoffset().total_seconds()
+        )
+        * 1_000_000
+        for hour in np.unique(hours)
+    }
+    local_us = times_us + np.array([offset_us[h] for h in hours.tolist()], dtype=np.int64)
+    day_numbers = (local_us // US_PER_DAY).tolist()
+    day_of = {n: EPOCH_DAY + dt.timedelta(days=n) for n in set(day_numbers)}
+    return [day_of[n] for n in day_numbers]
 
 
 def reason_rows(response_ids: Iterable[int], chunk: Columns) -> Iterator[tuple[int, str]]:

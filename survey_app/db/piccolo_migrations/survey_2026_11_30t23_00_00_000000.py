@@ -1,0 +1,85 @@
+"""Cells per question and value, rating patterns, and every cell counted in local days.
+
+Creates ``answer_cell``, ``monthly_answer`` and ``rating_pattern`` with their
+unique keys, then recounts every statistics cell from the responses in the
+days of ``SURVEY_TIMEZONE`` (the earlier cells were counted in UTC days).
+
+The tables are spelled out per engine, with the column types Piccolo gives
+them, so later changes to the application cannot change them. The recount
+is the application's own ``cells.rebuild``, on purpose: it must count
+exactly as the submission writer does, and local days need the zone
+database, which SQLite's SQL does not have. A later change to the cells
+that needs a recount comes with a migration of its own.
+"""
+
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+from piccolo.engine import engine_finder
+
+ID = "2026-11-30T23:00:00:000000"
+VERSION = "1.38.0"
+DESCRIPTION = "Answer cells per question, rating patterns, cells in local days"
+
+
+def _table(sqlite: bool, name: str, first: str, columns: tuple[str, ...]) -> str:
+    ident = '"id" INTEGER PRIMARY KEY NOT NULL' if sqlite else '"id" SERIAL PRIMARY KEY'
+    date = f'"{first}" DATE NOT NULL DEFAULT CURRENT_DATE'
+
+    def key(table: str, column: str) -> str:
+        return (
+            f'"{column}" INTEGER NOT NULL REFERENCES "{table}" ("id") '
+            "ON DELETE RESTRICT ON UPDATE CASCADE"
+        )
+
+    return (
+        f'CREATE TABLE IF NOT EXISTS "{name}" ({ident}, {date}, '
+        f"{key('agency', 'agency')}, {key('service', 'service')}, "
+        + ", ".join(columns)
+        + ', "responses" INTEGER NOT NULL DEFAULT 0)'
+    )
+
+
+CHANNEL = "\"channel\" VARCHAR(16) NOT NULL DEFAULT ''"
+LOCALE = "\"locale\" VARCHAR(8) NOT NULL DEFAULT ''"
+QUESTIONNAIRE = "\"questionnaire_id\" VARCHAR(64) NOT NULL DEFAULT ''"
+QUESTION = "\"question\" VARCHAR(64) NOT NULL DEFAULT ''"
+VALUE = "\"value\" VARCHAR(64) NOT NULL DEFAULT ''"
+PATTERN = "\"pattern\" VARCHAR(1000) NOT NULL DEFAULT ''"
+
+INDEXES = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS answer_cell_key ON answer_cell "
+    "(day, agency, service, channel, locale, questionnaire_id, question, value)",
+    # A named questionnaire's question, over a range of days, without scanning the rest.
+    "CREATE INDEX IF NOT EXISTS answer_cell_question ON answer_cell "
+    "(questionnaire_id, question, day)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS monthly_answer_key ON monthly_answer "
+    "(month, agency, service, channel, questionnaire_id, question, value)",
+    "CREATE INDEX IF NOT EXISTS monthly_answer_question ON monthly_answer "
+    "(questionnaire_id, question, month)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS rating_pattern_key ON rating_pattern "
+    "(month, agency, service, channel, questionnaire_id, pattern)",
+)
+
+
+async def create(engine) -> None:
+    sqlite = engine.engine_type == "sqlite"
+    for statement in (
+        _table(sqlite, "answer_cell", "day", (CHANNEL, LOCALE, QUESTIONNAIRE, QUESTION, VALUE)),
+        _table(sqlite, "monthly_answer", "month", (CHANNEL, QUESTIONNAIRE, QUESTION, VALUE)),
+        _table(sqlite, "rating_pattern", "month", (CHANNEL, QUESTIONNAIRE, PATTERN)),
+        *INDEXES,
+    ):
+        await engine.run_ddl(statement)
+
+
+async def forwards():
+    manager = MigrationManager(migration_id=ID, app_name="survey", description=DESCRIPTION)
+
+    async def answer_cells_in_local_days() -> None:
+        from survey_app.db import cells
+
+        engine = engine_finder()
+        await create(engine)
+        await cells.rebuild(engine)
+
+    manager.add_raw(answer_cells_in_local_days)
+    return manager
