@@ -132,6 +132,12 @@ SERVICES = [
 ]  # fmt: skip
 
 DEMO_SERVICE = "HN-BIRTH"
+# The provinces' one-stop sections and the ministries that settle dossiers rate each
+# dossier on its criteria: half the demo's services.
+DOSSIER_EVALUATION = "dossier-evaluation"
+DOSSIER_AGENCIES = frozenset(
+    {"HN", "HCM", "DN", "CT", "QN", "HP", "BD", "TTH", "MOJ", "MONRE", "MOC", "MOT", "MOIT", "MARD"}
+)
 DEMO_REF = "demo-link-{n}"
 
 
@@ -152,6 +158,8 @@ async def load(settings: Settings) -> DemoResult:
     for code, kind, vi, en, id_ in AGENCIES:
         if code not in existing_agencies:
             await directory.add_agency(code, kind, vi, {"vi": vi, "en": en, "id": id_})
+            if code in DOSSIER_AGENCIES:
+                await directory.assign_questionnaire(DOSSIER_EVALUATION, agency_code=code)
             agencies_added += 1
     for code, agency, essential, vi, en, id_ in SERVICES:
         if code not in existing_services:

@@ -15,13 +15,14 @@ weighting the responses back to the invitations changes it.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from questionnaires import REASON_CODES
+from questionnaires import DEFAULT_QUESTIONNAIRE_ID, REASON_CODES
 from survey_app.db.bulk import CHUNK, Columns, Unanswered, insert_columns
 from survey_app.db.tables import Service
 
@@ -54,6 +55,17 @@ PROPENSITY_CSAT_PIVOT = RESPONSE_PROPENSITY["web"]
 PROPENSITY_RANGE = (0.02, 0.95)
 LOCALE_WEIGHTS = {"vi": 85, "en": 10, "id": 5}
 MONTHLY_GAIN = 0.004
+DOSSIER = "dossier-evaluation"
+# Each criterion of dossier-evaluation: how strongly it follows the overall rating,
+# and how often it is skipped.
+CRITERIA = {
+    "publicity": (0.35, 0.05),
+    "timeliness": (0.80, 0.02),
+    "staff_attitude": (0.65, 0.02),
+    "visits": (0.50, 0.05),
+    "online_quality": (0.30, 0.25),
+    "feedback_handling": (0.20, 0.60),
+}
 
 
 async def synthesize(
@@ -72,6 +84,8 @@ async def synthesize(
         Service.code,
         Service.agency.id.as_alias("agency_id"),
         Service.agency.code.as_alias("agency"),
+        Service.questionnaire_id,
+        Service.agency.questionnaire_id.as_alias("agency_questionnaire"),
     )
     if not rows:
         raise ValueError("no services: load the demo agencies and services first")
@@ -120,6 +134,7 @@ class ServiceTable:
     csat_shift: np.ndarray
     double_payment: np.ndarray  # bool: this agency's citizens hit payment errors twice as often
     propensity: np.ndarray  # [service, channel]: the share of invitations answered
+    dossier: np.ndarray  # bool: the service asks dossier-evaluation (its own or its agency's)
 
     @classmethod
     def of(cls, rows: list[dict]) -> ServiceTable:
@@ -130,6 +145,12 @@ class ServiceTable:
             csat_shift=np.array([CSAT_SHIFT.get(r["agency"], 0.0) for r in rows]),
             double_payment=np.array([r["agency"] in DOUBLE_PAYMENT_ERRORS for r in rows]),
             propensity=np.clip(np.outer(factor, CHANNEL_PROPENSITY), *PROPENSITY_RANGE),
+            dossier=np.array(
+                [
+                    (r.get("questionnaire_id") or r.get("agency_questionnaire")) == DOSSIER
+                    for r in rows
+                ]
+            ),
         )
 
 
@@ -191,6 +212,7 @@ def _generate(
         rng.choice(SATISFIED_RATINGS, size=size, p=SATISFIED_P),
         rng.choice(UNSATISFIED_RATINGS, size=size, p=UNSATISFIED_P),
     )
+    dossier = services.dossier[picked]
     return Columns(
         agency=services.agency_id[picked].tolist(),
         service=services.service_id[picked].tolist(),
@@ -200,7 +222,35 @@ def _generate(
         overall=overall.tolist(),
         reasons=_reasons(rng, services.double_payment[picked], overall <= 3),
         unanswered=_unanswered(rng, services, picked, channel, propensity, period),
+        questionnaire=np.where(dossier, DOSSIER, DEFAULT_QUESTIONNAIRE_ID).tolist(),
+        answers=_criteria(rng, overall, dossier),
     )
+
+
+def _criteria(rng: np.random.Generator, overall: np.ndarray, dossier: np.ndarray) -> list[str]:
+    """The criteria ratings of the dossier evaluations, as JSON ('{}' for the others).
+
+    A criterion follows the overall rating (within a point) with its own
+    strength, else it is drawn at random; so the drivers come out ranked, in
+    order, timeliness, staff attitude, visits, publicity, online quality and
+    feedback handling. The last two are skipped often (not every dossier went
+    online or raised a complaint).
+    """
+    size = len(overall)
+    columns = {}
+    for criterion, (strength, skipped) in CRITERIA.items():
+        follows = rng.random(size) < strength
+        near = np.clip(overall + rng.integers(-1, 2, size=size), 1, 5)
+        rating = np.where(follows, near, rng.integers(1, 6, size=size))
+        columns[criterion] = np.where(rng.random(size) < skipped, 0, rating).tolist()
+    texts = []
+    for i, is_dossier in enumerate(dossier.tolist()):
+        if not is_dossier:
+            texts.append("{}")
+            continue
+        given = {c: values[i] for c, values in columns.items() if values[i]}
+        texts.append(json.dumps(given))
+    return texts
 
 
 def _times(rng: np.random.Generator, period: Period, size: int) -> np.ndarray:
@@ -232,6 +282,9 @@ def _unanswered(
         channel=CHANNELS[np.repeat(channel, missed)].tolist(),
         locale=rng.choice(LOCALES, size=size, p=LOCALE_P).tolist(),
         created_us=_times(rng, period, size) * 1_000_000,
+        questionnaire=np.where(
+            services.dossier[service], DOSSIER, DEFAULT_QUESTIONNAIRE_ID
+        ).tolist(),
     )
 
 

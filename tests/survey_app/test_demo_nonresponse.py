@@ -32,6 +32,7 @@ from survey_app.db.tables import (
 )
 from survey_app.demo import fixtures
 from survey_app.demo import synthetic as demo
+from survey_app.demo.fixtures import DOSSIER_AGENCIES, DOSSIER_EVALUATION
 
 from .conftest import LiveServer
 
@@ -75,7 +76,12 @@ def loaded(live: LiveServer) -> dict:
         "invitations": invitations,
         "synthetic": [i for i in invitations if i["id"] not in link],
         "responses": live.run(_table(Response)),
-        "services": {row["id"]: row for row in live.run(Service.select())},
+        "services": {
+            row["id"]: row
+            for row in live.run(
+                Service.select(*Service.all_columns(), Service.agency.code.as_alias("agency_code"))
+            )
+        },
         "cells": live.run(ResponseCell.select()),
         "monthly": live.run(MonthlyRating.select()),
     }
@@ -96,7 +102,7 @@ def test_invitations_outnumber_responses_and_only_responses_are_answered(loaded:
     for response in responses:
         invitation = by_id[response["invitation"]]
         assert invitation["answered_at"] == invitation["created_at"] == response["submitted_at"]
-        for column in ("agency", "service", "channel", "locale"):
+        for column in ("agency", "service", "channel", "locale", "questionnaire_id"):
             assert invitation[column] == response[column]
     # ...and no response points at an unanswered one.
     assert {r["invitation"] for r in responses} == {i["id"] for i in answered}
@@ -107,7 +113,13 @@ def test_invitations_outnumber_responses_and_only_responses_are_answered(loaded:
     for invitation in unanswered:
         assert earliest <= invitation["created_at"] <= loaded["finished"]
         assert invitation["expires_at"] == invitation["created_at"] + LIFETIME
-        assert invitation["questionnaire_id"] == DEFAULT_QUESTIONNAIRE_ID
+        # The questionnaire assigned to its agency (the demo's provinces and dossier
+        # ministries rate each dossier), else the default one.
+        assert invitation["questionnaire_id"] == (
+            DOSSIER_EVALUATION
+            if services[invitation["service"]]["agency_code"] in DOSSIER_AGENCIES
+            else DEFAULT_QUESTIONNAIRE_ID
+        )
         assert invitation["channel"] in set(Channel)
         assert invitation["locale"] in demo.LOCALE_WEIGHTS
         assert services[invitation["service"]]["agency"] == invitation["agency"]

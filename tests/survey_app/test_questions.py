@@ -465,3 +465,27 @@ def test_the_dossier_page_is_served_in_each_language(live, http, lang, text):
     ).json()
     timeliness = next(q for q in definition["questions"] if q["id"] == "timeliness")
     assert timeliness["text"].startswith(text)
+
+
+def test_the_demo_rates_dossiers_and_their_drivers_come_out_ranked(live, http):
+    """``survey demo``: the provinces and dossier ministries answer dossier-evaluation,
+    whose criteria follow the overall rating with strengths set in the generator."""
+    from survey_app.demo import fixtures
+    from survey_app.demo import synthetic as demo
+
+    live.run(fixtures.load(live.settings))
+    live.run(demo.synthesize(12_000, 12, seed=3))
+    key = live.run(apikeys.create(Role.analyst, None, "test analyst"))
+    headers = {"Authorization": f"Bearer {key}"}
+    body = http.get(
+        "/api/v1/stats/drivers", params={"questionnaire": DOSSIER}, headers=headers
+    ).json()
+    assert body["estimated"], body["notes"]
+    ranked = [row["criterion"] for row in body["criteria"]]
+    assert ranked[:2] == ["timeliness", "staff_attitude"]
+    assert ranked[-1] == "feedback_handling"
+    shared = http.get("/api/v1/stats/satisfaction", headers=headers).json()
+    dossier = http.get(
+        "/api/v1/stats/satisfaction", params={"questionnaire": DOSSIER}, headers=headers
+    ).json()
+    assert 0.35 < dossier["n_responses"] / shared["n_responses"] < 0.65

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 
@@ -76,6 +77,9 @@ REASON_COLUMNS = ("response", "reason")
 
 @dataclass(frozen=True)
 class Synthetic:
+    """One response; ``answers`` are its answers besides ``overall`` and ``reasons``
+    (the criteria of ``dossier-evaluation``, say)."""
+
     agency_id: int
     service_id: int
     channel: str
@@ -83,6 +87,8 @@ class Synthetic:
     submitted_at: dt.datetime
     overall: int
     reasons: tuple[str, ...] = ()
+    questionnaire_id: str = DEFAULT_QUESTIONNAIRE_ID
+    answers: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -98,9 +104,13 @@ class Unanswered:
     channel: list[str]
     locale: list[str | None]
     created_us: np.ndarray  # int64 microseconds since 1970-01-01 UTC
+    questionnaire: list[str] | None = None  # each one's; None: the default questionnaire
 
     def __len__(self) -> int:
         return len(self.agency)
+
+    def questionnaires(self) -> Iterable[str]:
+        return self.questionnaire or repeat(DEFAULT_QUESTIONNAIRE_ID, len(self))
 
     @classmethod
     def none(cls) -> Unanswered:
@@ -123,10 +133,20 @@ class Columns:
     overall: list[int]
     reasons: list[tuple[str, ...]]
     unanswered: Unanswered = field(default_factory=Unanswered.none)
+    # Each response's questionnaire and its other answers as JSON text; None: the
+    # default questionnaire and none.
+    questionnaire: list[str] | None = None
+    answers: list[str] | None = None
 
     def __len__(self) -> int:
         """The responses of the chunk (unanswered invitations not counted)."""
         return len(self.agency)
+
+    def questionnaires(self) -> Iterable[str]:
+        return self.questionnaire or repeat(DEFAULT_QUESTIONNAIRE_ID, len(self))
+
+    def answer_texts(self) -> Iterable[str]:
+        return self.answers or repeat(ANSWERS, len(self))
 
     @property
     def invitations(self) -> int:
@@ -154,6 +174,8 @@ class Columns:
             ),
             overall=[r.overall for r in records],
             reasons=[tuple(r.reasons) for r in records],
+            questionnaire=[r.questionnaire_id for r in records],
+            answers=[json.dumps(dict(r.answers), ensure_ascii=False) for r in records],
         )
 
 
@@ -209,11 +231,17 @@ def _cells(chunk: Columns) -> Cells:
             chunk.locale,
             chunk.overall,
             chunk.reasons,
+            chunk.questionnaires(),
+            chunk.answer_texts(),
             strict=True,
         )
     )
     cells = Cells()
-    for (day, agency, service, channel, locale, overall, reasons), n in same.items():
+    parsed: dict[str, dict] = {}
+    for key, n in same.items():
+        day, agency, service, channel, locale, overall, reasons, questionnaire, text = key
+        if text not in parsed:
+            parsed[text] = json.loads(text)
         response = CellInput(
             submitted_at=EPOCH,  # not read: the day is given
             agency=agency,
@@ -222,7 +250,8 @@ def _cells(chunk: Columns) -> Cells:
             locale=locale,
             rating=overall,
             reasons=reasons,
-            questionnaire_id=DEFAULT_QUESTIONNAIRE_ID,
+            questionnaire_id=questionnaire,
+            answers=parsed[text],
         )
         cells.add(response, day, times=n)
     return cells
@@ -280,7 +309,7 @@ def invitation_rows(
         chain(chunk.service, unanswered.service),
         chain(chunk.channel, unanswered.channel),
         chain(chunk.locale, unanswered.locale),
-        repeat(DEFAULT_QUESTIONNAIRE_ID, chunk.invitations),
+        chain(chunk.questionnaires(), unanswered.questionnaires()),
         created,
         expires,
         chain(created[:n], repeat(None, len(unanswered))),  # answered when submitted, or never
@@ -300,7 +329,7 @@ def response_rows(
     return zip(
         ids,
         invitation_ids,
-        [DEFAULT_QUESTIONNAIRE_ID] * n,
+        chunk.questionnaires(),
         [version] * n,
         chunk.agency,
         chunk.service,
@@ -308,6 +337,6 @@ def response_rows(
         chunk.locale,
         submitted,
         chunk.overall,
-        [ANSWERS] * n,
+        chunk.answer_texts(),
         strict=True,
     )
