@@ -19,10 +19,20 @@ from benchmarks import baseline, databases, server, survey_cli
 from benchmarks.options import Options
 from benchmarks.progress import say
 
+DOSSIER = "questionnaire=dossier-evaluation"
 ENDPOINTS = {
     "satisfaction": "/api/v1/stats/satisfaction?group_by=agency",
     "reasons": "/api/v1/stats/reasons?group_by=agency",
     "trend": "/api/v1/stats/trend?period=month",
+    # Filtered and daily: the ones that read day cells before the answer cells.
+    "satisfaction_channel": "/api/v1/stats/satisfaction?group_by=agency&channel=web",
+    "trend_daily": "/api/v1/stats/trend?period=day",
+    # Half the demo's responses answer dossier-evaluation: one question of it, filtered too.
+    "criterion": f"/api/v1/stats/satisfaction?{DOSSIER}&question=timeliness",
+    "criterion_channel": f"/api/v1/stats/satisfaction?{DOSSIER}&question=timeliness&channel=web",
+    "criterion_trend": f"/api/v1/stats/trend?{DOSSIER}&question=staff_attitude&period=month",
+    "reasons_dossier": f"/api/v1/stats/reasons?{DOSSIER}",
+    "drivers": f"/api/v1/stats/drivers?{DOSSIER}",
 }
 MONTHS = "24"
 RESEARCHER_AGENCY = "MIC"  # a demo agency; a researcher key sees every agency anyway

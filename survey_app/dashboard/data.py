@@ -7,15 +7,17 @@ dashboard and its charts show nothing an analyst could not download.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
+from piccolo.query.functions.aggregate import Sum
 
 import analysis
 from analysis import MIN_PUBLISHED
 from analysis.reasons import ReasonBreakdown
 from analysis.satisfaction import SatisfactionComparison
 from analysis.trend import TrendResult
-from survey_app.db.tables import Agency, Invitation, Response
+from survey_app.db.tables import Agency, MonthlyInvitation, MonthlyRating
 from survey_app.statistics import counts, nonresponse
 from survey_app.statistics.filters import Filters
 from survey_app.statistics.league import Standings, standings
@@ -140,8 +142,10 @@ async def overview(locale: str, selected_code: str | None) -> Overview:
         selected = AgencyView(
             code=chosen["code"],
             name=chosen["name"],
-            responses=await Response.count().where(Response.agency == chosen["id"]),
-            invitations=await Invitation.count().where(Invitation.agency == chosen["id"]),
+            responses=await _total(MonthlyRating, MonthlyRating.responses, chosen["id"]),
+            invitations=await _total(
+                MonthlyInvitation, MonthlyInvitation.invitations, chosen["id"]
+            ),
             trend=trend,
             reasons=await reasons(),
             weighted=await weighted(chosen["code"], _published(comparing, chosen["code"])),
@@ -153,6 +157,12 @@ async def overview(locale: str, selected_code: str | None) -> Overview:
         selected=selected,
         league=await league(),
     )
+
+
+async def _total(table: Any, column: Any, agency_id: int) -> int:
+    """An agency's rated responses or invitations, from the monthly cells."""
+    row = await table.select(Sum(column, alias="n")).where(table.agency == agency_id).first()
+    return int(row["n"] or 0) if row else 0
 
 
 def _published(comparing: SatisfactionComparison | None, agency: str) -> bool:

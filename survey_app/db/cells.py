@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,7 +29,7 @@ from piccolo.engine.base import Engine
 from piccolo.engine.sqlite import SQLiteEngine
 
 from survey_app.db.engine import write_transaction
-from survey_app.db.tables import Response, ResponseCell, ResponseReason
+from survey_app.db.tables import Invitation, Response, ResponseCell, ResponseReason
 from survey_app.lib.clock import local_day
 from survey_app.lib.settings import local_zone
 
@@ -52,6 +52,8 @@ ANSWER = (
 )
 MONTHLY_ANSWER = ("month", "agency", "service", "channel", "questionnaire_id", "question", "value")
 PATTERN = ("month", "agency", "service", "channel", "questionnaire_id", "pattern")
+INVITATION = ("day", "agency", "service", "channel", "questionnaire_id")
+MONTHLY_INVITATION = ("month", "agency", "service", "channel", "questionnaire_id")
 ANSWERED = ""  # AnswerCell.value of a multiple choice: the responses that answered it
 PATTERN_SEPARATOR = ";"
 # Among a response's structured answers, how many pieces of personal data were taken
@@ -177,17 +179,65 @@ def cell_counts(responses: Iterable[CellInput]) -> Cells:
     return cells
 
 
-def _upsert_sql(table: str, dimensions: tuple[str, ...], sqlite: bool) -> str:
+def _upsert_sql(
+    table: str, dimensions: tuple[str, ...], sqlite: bool, count: str = "responses"
+) -> str:
     """Add to existing rows, create missing ones (``ON CONFLICT`` on both engines)."""
-    names = ", ".join((*dimensions, "responses"))
+    names = ", ".join((*dimensions, count))
     n = len(dimensions) + 1
     marks = ", ".join("?" * n) if sqlite else ", ".join(f"${i}" for i in range(1, n + 1))
     # Every piece is a constant of this module; values are bound parameters.
     return (
         f"INSERT INTO {table} ({names}) VALUES ({marks}) "
         f"ON CONFLICT ({', '.join(dimensions)}) "
-        f"DO UPDATE SET responses = {table}.responses + excluded.responses"
+        f"DO UPDATE SET {count} = {table}.{count} + excluded.{count}"
     )
+
+
+def _rows(counter: Counter, sqlite: bool) -> list[tuple]:
+    """``(*key, n)`` sorted, so that concurrent writers lock the rows they share in the
+    same order; SQLite stores a day as its ISO text, PostgreSQL as a date."""
+    ordered = sorted(counter.items())
+    if sqlite:
+        return [(key[0].isoformat(), *key[1:], n) for key, n in ordered]
+    return [(*key, n) for key, n in ordered]
+
+
+InvitationKey = tuple[dt.date, int, int, str, str]
+
+
+def invitation_upserts(
+    invitations: Counter[InvitationKey], sqlite: bool
+) -> list[tuple[str, list[tuple]]]:
+    """(statement, parameter rows) adding ``invitations`` (per local day, agency,
+    service, channel and questionnaire) to the invitation cells, daily and monthly."""
+    monthly: Counter[tuple] = Counter()
+    for (day, *rest), n in invitations.items():
+        monthly[(day.replace(day=1), *rest)] += n
+    return [
+        (
+            _upsert_sql("invitation_cell", INVITATION, sqlite, "invitations"),
+            _rows(invitations, sqlite),
+        ),
+        (
+            _upsert_sql("monthly_invitation", MONTHLY_INVITATION, sqlite, "invitations"),
+            _rows(monthly, sqlite),
+        ),
+    ]
+
+
+async def count_invitation(
+    engine: Engine,
+    created_at: dt.datetime,
+    agency: int,
+    service: int,
+    channel: str,
+    questionnaire_id: str,
+) -> None:
+    """Add one issued invitation to its cells, inside the transaction that stores it."""
+    key = (local_day(created_at), agency, service, channel, questionnaire_id)
+    for sql, rows in invitation_upserts(Counter({key: 1}), isinstance(engine, SQLiteEngine)):
+        await _executemany(engine, sql, rows)
 
 
 def upserts(cells: Cells, sqlite: bool) -> list[tuple[str, list[tuple]]]:
@@ -208,13 +258,6 @@ def upserts(cells: Cells, sqlite: bool) -> list[tuple[str, list[tuple]]]:
     for (day, *where, _, questionnaire, question, value), n in cells.answers.items():
         monthly_answer[(day.replace(day=1), *where, questionnaire, question, value)] += n
 
-    def rows(counter: Counter) -> list[tuple]:
-        # Sorted, so that concurrent writers lock the rows they share in the same order.
-        ordered = sorted(counter.items())
-        if sqlite:
-            return [(key[0].isoformat(), *key[1:], n) for key, n in ordered]
-        return [(*key, n) for key, n in ordered]
-
     statements = [
         ("response_cell", DIMENSIONS, cells.ratings),
         ("monthly_rating", MONTHLY_RATING, monthly_rating),
@@ -224,7 +267,7 @@ def upserts(cells: Cells, sqlite: bool) -> list[tuple[str, list[tuple]]]:
         ("rating_pattern", PATTERN, cells.patterns),
     ]
     return [
-        (_upsert_sql(table, dimensions, sqlite), rows(counter))
+        (_upsert_sql(table, dimensions, sqlite), _rows(counter, sqlite))
         for table, dimensions, counter in statements
         if counter
     ]
@@ -237,12 +280,17 @@ CELL_TABLES = (
     "answer_cell",
     "monthly_answer",
     "rating_pattern",
+    "invitation_cell",
+    "monthly_invitation",
 )
 REBUILD_BATCH = 20_000
 
 
-async def count_responses(zone: ZoneInfo | None = None) -> Cells:
-    """The cells of every stored response, read in batches of ``REBUILD_BATCH`` by id."""
+async def count_responses(
+    zone: ZoneInfo | None = None, progress: Callable[[int], None] | None = None
+) -> Cells:
+    """The cells of every stored response, read in batches of ``REBUILD_BATCH`` by id;
+    ``progress`` is told how many responses each batch counted."""
     zone = zone or local_zone()
     cells = Cells()
     last = 0
@@ -287,9 +335,39 @@ async def count_responses(zone: ZoneInfo | None = None) -> Cells:
                 answers=stored,
             )
             cells.add(cell, local_day(row["submitted_at"], zone))
+        if progress is not None:
+            progress(len(rows))
 
 
-async def rebuild(engine: Engine) -> int:
+async def count_invitations(zone: ZoneInfo | None = None) -> Counter[InvitationKey]:
+    """Every stored invitation per local day, agency, service, channel and questionnaire."""
+    zone = zone or local_zone()
+    counted: Counter[InvitationKey] = Counter()
+    last = 0
+    while True:
+        rows = (
+            await Invitation.select(
+                Invitation.id,
+                Invitation.created_at,
+                Invitation.agency,
+                Invitation.service,
+                Invitation.channel,
+                Invitation.questionnaire_id,
+            )
+            .where(Invitation.id > last)
+            .order_by(Invitation.id)
+            .limit(REBUILD_BATCH)
+        )
+        if not rows:
+            return counted
+        last = rows[-1]["id"]
+        for row in rows:
+            day = local_day(row["created_at"], zone)
+            where = (row["agency"], row["service"], row["channel"], row["questionnaire_id"])
+            counted[(day, *where)] += 1
+
+
+async def rebuild(engine: Engine, progress: Callable[[int], None] | None = None) -> int:
     """Replace every cell by a fresh count of the responses, in ``SURVEY_TIMEZONE``'s days;
     returns the number of rating cells.
 
@@ -302,7 +380,9 @@ async def rebuild(engine: Engine) -> int:
     async with write_transaction(engine):
         for table in CELL_TABLES:
             await engine.run_ddl(f"DELETE FROM {table}")
-        for sql, rows in upserts(await count_responses(), sqlite):
+        for sql, rows in upserts(await count_responses(progress=progress), sqlite):
+            await _executemany(engine, sql, rows)
+        for sql, rows in invitation_upserts(await count_invitations(), sqlite):
             await _executemany(engine, sql, rows)
     return await ResponseCell.count()
 

@@ -277,6 +277,33 @@ class RatingPattern(Table):
     responses = Integer(default=0)
 
 
+class InvitationCell(Table):
+    """Invitations issued per local day, agency, service, channel and questionnaire.
+
+    The transactions behind the response rate, the weighting to the invitations and
+    the official rate. Kept in the transaction that issues each invitation, so those
+    statistics read these rows instead of counting the invitations themselves.
+    """
+
+    day = Date()
+    agency = ForeignKey(references=Agency, on_delete=OnDelete.restrict, null=False)
+    service = ForeignKey(references=Service, on_delete=OnDelete.restrict, null=False)
+    channel = Varchar(length=16, choices=Channel)
+    questionnaire_id = Varchar(length=64)
+    invitations = Integer(default=0)
+
+
+class MonthlyInvitation(Table):
+    """``InvitationCell`` summed by local month (its first day)."""
+
+    month = Date()
+    agency = ForeignKey(references=Agency, on_delete=OnDelete.restrict, null=False)
+    service = ForeignKey(references=Service, on_delete=OnDelete.restrict, null=False)
+    channel = Varchar(length=16, choices=Channel)
+    questionnaire_id = Varchar(length=64)
+    invitations = Integer(default=0)
+
+
 class StaffRole(Table):
     """What a staff login may see: admin, analyst (of one agency) or researcher."""
 
@@ -325,6 +352,8 @@ SURVEY_TABLES: list[type[Table]] = [
     AnswerCell,
     MonthlyAnswer,
     RatingPattern,
+    InvitationCell,
+    MonthlyInvitation,
     StaffRole,
     AuditEntry,
 ]
@@ -336,6 +365,8 @@ CELL_TABLES: tuple[type[Table], ...] = (
     AnswerCell,
     MonthlyAnswer,
     RatingPattern,
+    InvitationCell,
+    MonthlyInvitation,
 )
 AUTH_TABLES: list[type[Table]] = [BaseUser, SessionsBase]
 ALL_TABLES: list[type[Table]] = SURVEY_TABLES + AUTH_TABLES

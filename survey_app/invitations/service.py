@@ -15,7 +15,8 @@ import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
-from survey_app.db.engine import UNIQUE_VIOLATIONS
+from survey_app.db import cells
+from survey_app.db.engine import UNIQUE_VIOLATIONS, write_transaction
 from survey_app.db.tables import TOKEN_BYTES, Invitation
 from survey_app.lib.clock import as_utc, utcnow
 
@@ -59,20 +60,26 @@ async def issue(
     now = utcnow()
     expires_at = now + dt.timedelta(days=days)
     token = new_token()
+    engine = Invitation._meta.db
     try:
-        await Invitation.insert(
-            Invitation(
-                token=token,
-                transaction_key=key,
-                agency=agency_id,
-                service=service_id,
-                channel=channel,
-                locale=locale,
-                questionnaire_id=questionnaire_id,
-                created_at=now,
-                expires_at=expires_at,
+        # The invitation and its count in the statistics cells, together or neither.
+        async with write_transaction(engine):
+            await Invitation.insert(
+                Invitation(
+                    token=token,
+                    transaction_key=key,
+                    agency=agency_id,
+                    service=service_id,
+                    channel=channel,
+                    locale=locale,
+                    questionnaire_id=questionnaire_id,
+                    created_at=now,
+                    expires_at=expires_at,
+                )
             )
-        )
+            await cells.count_invitation(
+                engine, now, agency_id, service_id, channel, questionnaire_id
+            )
     except UNIQUE_VIOLATIONS:
         # Two requests for one transaction raced; the loser returns the winner's row.
         existing = await _by_key(key)

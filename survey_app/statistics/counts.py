@@ -22,11 +22,20 @@ from typing import Any
 import pandas as pd
 from piccolo.query.functions.aggregate import Sum
 
-from survey_app.db.cells import ANSWERED, ANY_REASON, REASON_SEPARATOR, parse_pattern
+from survey_app.db.cells import (
+    ANSWERED,
+    ANY_REASON,
+    OVERALL,
+    REASON_SEPARATOR,
+    REASONS,
+    parse_pattern,
+)
 from survey_app.db.tables import (
     Agency,
     AnswerCell,
+    InvitationCell,
     MonthlyAnswer,
+    MonthlyInvitation,
     MonthlyRating,
     MonthlyReason,
     RatingPattern,
@@ -113,16 +122,25 @@ def answer_months_suffice(filters: Filters, period: str = "month") -> bool:
     return not filters.locale and period in ("month", "quarter") and _whole_months(filters)
 
 
-DAY_TABLES = (ResponseCell, AnswerCell)
-CHANNEL_TABLES = (ResponseCell, AnswerCell, MonthlyAnswer, RatingPattern)
+DAY_TABLES = (ResponseCell, AnswerCell, InvitationCell)
+CHANNEL_TABLES = (
+    ResponseCell,
+    AnswerCell,
+    MonthlyAnswer,
+    RatingPattern,
+    InvitationCell,
+    MonthlyInvitation,
+)
+LOCALE_TABLES = (ResponseCell, AnswerCell)
 
 
 async def cell_filters(
-    filters: Filters, table: Any = ResponseCell, scope: Scope | None = None
+    filters: Filters, table: Any = ResponseCell, scope: Scope | None = None, question: str = ""
 ) -> Any:
     """Conditions on ``table`` (day cells or a monthly table) for ``filters``, and for
-    the question and questionnaires of ``scope`` on the answer tables."""
-    conditions = [table.responses > 0]
+    the question of ``scope`` (else ``question``) and its questionnaires."""
+    count = table.invitations if table in (InvitationCell, MonthlyInvitation) else table.responses
+    conditions = [count > 0]
     if filters.agency:
         conditions.append(table.agency == await id_of(Agency, filters.agency))
     if filters.service:
@@ -131,12 +149,12 @@ async def cell_filters(
         conditions.append(table.service.is_in(await essential_services()))
     if filters.channel and table in CHANNEL_TABLES:
         conditions.append(table.channel == filters.channel)
-    if filters.locale and table in DAY_TABLES:
+    if filters.locale and table in LOCALE_TABLES:
         conditions.append(table.locale == filters.locale)
+    if table in (AnswerCell, MonthlyAnswer):
+        conditions.append(table.question == (scope.question if scope else question))
     if scope is not None and scope.questionnaires is not None:
         conditions.append(table.questionnaire_id.is_in(list(scope.questionnaires)))
-        if table is not RatingPattern:
-            conditions.append(table.question == scope.question)
     when = table.day if table in DAY_TABLES else table.month
     if filters.date_from:
         conditions.append(when >= filters.date_from)
@@ -161,21 +179,32 @@ async def _names(group_by: str) -> dict[Any, str] | None:
 
 
 async def _sum(
-    table: Any, filters: Filters, *names: str, scope: Scope | None = None
+    table: Any, filters: Filters, *names: str, scope: Scope | None = None, question: str = ""
 ) -> pd.DataFrame:
     """Responses summed over ``table``'s rows by the columns ``names`` (and ``count``)."""
     columns = [getattr(table, name) for name in names]
     rows = (
         await table.select(*columns, Sum(table.responses, alias="count"))
-        .where(await cell_filters(filters, table, scope))
+        .where(await cell_filters(filters, table, scope, question))
         .group_by(*columns)
     )
     return pd.DataFrame(rows, columns=[*names, "count"])
 
 
-def _pooled(scope: Scope | None) -> bool:
-    """Read the tables that pool every questionnaire's overall rating and reasons?"""
-    return scope is None or scope.questionnaires is None
+def _pooled(
+    scope: Scope | None, filters: Filters, group_by: str | None = None, period: str = "month"
+) -> bool:
+    """Read the tables that pool every questionnaire's overall rating and reasons?
+
+    Yes for the default questions asked the same way everywhere, unless a channel
+    over whole months makes the monthly answer table (which keeps the channel) the
+    smaller one to read.
+    """
+    if scope is not None and scope.questionnaires is not None:
+        return False
+    if monthly_tables_suffice(filters, group_by, period):
+        return True
+    return not answer_months_suffice(filters, period)
 
 
 async def rating_counts(
@@ -184,12 +213,12 @@ async def rating_counts(
     """``group, rating, count``: responses per group and rating of the scope's question
     (the overall rating by default)."""
     name = _group_name(group_by)
-    if _pooled(scope):
+    if _pooled(scope, filters, group_by):
         table = MonthlyRating if monthly_tables_suffice(filters, group_by) else ResponseCell
         frame = await _sum(table, filters, name, "rating")
     else:
         table = MonthlyAnswer if answer_months_suffice(filters) else AnswerCell
-        frame = await _sum(table, filters, name, "value", scope=scope)
+        frame = await _sum(table, filters, name, "value", scope=scope, question=OVERALL)
         frame = frame.rename(columns={"value": "rating"})
     frame = frame.rename(columns={name: "group"})
     names = await _names(group_by)
@@ -232,14 +261,14 @@ async def reason_counts(
     def label(value: Any) -> str:
         return str(names[value] if names is not None else value)
 
-    if not _pooled(scope):
-        assert scope is not None
+    if not _pooled(scope, filters, group_by):
+        single = scope is not None and scope.kind == "choice"
         table = MonthlyAnswer if answer_months_suffice(filters) else AnswerCell
-        sums = await _sum(table, filters, name, "value", scope=scope)
+        sums = await _sum(table, filters, name, "value", scope=scope, question=REASONS)
         for value, code, n in zip(sums[name], sums["value"], sums["count"], strict=True):
             # A multiple choice counts its respondents apart; a single choice's
             # answers add up to them.
-            if code == ANSWERED or scope.kind == "choice":
+            if code == ANSWERED or single:
                 people[label(value)] += int(n)
             if code != ANSWERED:
                 counted[label(value), code] += int(n)
@@ -270,13 +299,23 @@ async def daily_rating_counts(
 ) -> pd.DataFrame:
     """``agency, day, rating, count``, by local day, or by month (its first day) when
     ``period`` and the filters allow."""
-    if not _pooled(scope):
+    if not _pooled(scope, filters, period=period):
         if answer_months_suffice(filters, period):
             frame = (
-                await _sum(MonthlyAnswer, filters, "agency", "month", "value", scope=scope)
+                await _sum(
+                    MonthlyAnswer,
+                    filters,
+                    "agency",
+                    "month",
+                    "value",
+                    scope=scope,
+                    question=OVERALL,
+                )
             ).rename(columns={"month": "day"})
         else:
-            frame = await _sum(AnswerCell, filters, "agency", "day", "value", scope=scope)
+            frame = await _sum(
+                AnswerCell, filters, "agency", "day", "value", scope=scope, question=OVERALL
+            )
         frame = frame.rename(columns={"value": "rating"})
     elif monthly_tables_suffice(filters, period=period):
         frame = (await _sum(MonthlyRating, filters, "agency", "month", "rating")).rename(

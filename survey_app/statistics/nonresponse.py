@@ -1,8 +1,9 @@
 """The sampling frame behind each group: invitations and responses by service × channel.
 
 Invitations are the frame (every one carries agency, service, channel and the time
-it was issued); responses are read from the day cells. Together they give the
-response rate of every cell and the table ``analysis.poststrat`` weights on.
+it was issued), counted in the invitation cells; responses are read from the day
+cells. Together they give the response rate of every cell and the table
+``analysis.poststrat`` weights on.
 Invitations are counted by the day they were issued and responses by the day
 they were submitted, so at the edges of a date range a few answers fall in the
 range after the invitation that prompted them: the usual approximation.
@@ -13,41 +14,31 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from piccolo.query.functions.aggregate import Count, Sum
+from piccolo.query.functions.aggregate import Sum
 
 import analysis
 from analysis import MIN_PUBLISHED
 from analysis.indicator import DISSATISFIED_MAX, official_rates
 from analysis.indicator import method as official_method
-from survey_app.db.tables import Agency, AnswerCell, Invitation, ResponseCell, Service
+from survey_app.db.cells import OVERALL
+from survey_app.db.tables import (
+    Agency,
+    AnswerCell,
+    InvitationCell,
+    MonthlyAnswer,
+    MonthlyInvitation,
+    Service,
+)
 from survey_app.statistics.counts import (
     SATISFIED_FROM,
-    all_of,
-    between_days,
+    answer_months_suffice,
     cell_filters,
     codes_of,
-    essential_services,
-    id_of,
 )
 from survey_app.statistics.filters import Filters
 from survey_app.statistics.questions import Scope
 
 KEYS = ("agency", "service", "channel")
-
-
-async def _invitation_conditions(filters: Filters, scope: Scope | None) -> Any:
-    conditions = [Invitation.id.is_not_null()]
-    if scope is not None and scope.questionnaires is not None:
-        conditions.append(Invitation.questionnaire_id.is_in(list(scope.questionnaires)))
-    if filters.agency:
-        conditions.append(Invitation.agency == await id_of(Agency, filters.agency))
-    if filters.service:
-        conditions.append(Invitation.service == await id_of(Service, filters.service))
-    if filters.essential:
-        conditions.append(Invitation.service.is_in(await essential_services()))
-    if filters.channel:
-        conditions.append(Invitation.channel == filters.channel)
-    return all_of([*conditions, *between_days(Invitation.created_at, filters)])
 
 
 async def frame_table(
@@ -64,30 +55,30 @@ async def frame_table(
     every questionnaire is pooled, the questionnaires whose invitations count."""
     if filters.locale:
         return None
+    issued: Any = MonthlyInvitation if answer_months_suffice(filters) else InvitationCell
     invited = await (
-        Invitation.select(
-            Invitation.agency,
-            Invitation.service,
-            Invitation.channel,
-            Count(Invitation.id, alias="invitations"),
+        issued.select(
+            issued.agency,
+            issued.service,
+            issued.channel,
+            Sum(issued.invitations, alias="invitations"),
         )
-        .where(await _invitation_conditions(filters, scope))
-        .group_by(Invitation.agency, Invitation.service, Invitation.channel)
+        .where(await cell_filters(filters, issued, scope))
+        .group_by(issued.agency, issued.service, issued.channel)
     )
-    table: Any = ResponseCell
-    points: Any = ResponseCell.rating
-    if scope is not None and scope.questionnaires is not None:
-        table, points = AnswerCell, AnswerCell.value
+    # The answer cells keep the channel by month too: whole months read a table whose
+    # size does not grow with the responses.
+    table: Any = MonthlyAnswer if answer_months_suffice(filters) else AnswerCell
     answered = await (
         table.select(
             table.agency,
             table.service,
             table.channel,
-            points.as_alias("rating"),
+            table.value.as_alias("rating"),
             Sum(table.responses, alias="count"),
         )
-        .where(await cell_filters(filters, table, scope))
-        .group_by(table.agency, table.service, table.channel, points)
+        .where(await cell_filters(filters, table, scope, OVERALL))
+        .group_by(table.agency, table.service, table.channel, table.value)
     )
     invitations = pd.DataFrame(invited, columns=[*KEYS, "invitations"])
     responses = pd.DataFrame(answered, columns=[*KEYS, "rating", "count"]).astype({"rating": int})

@@ -20,15 +20,10 @@ from survey_app.agencies import directory
 from survey_app.db import cells as rollup
 from survey_app.db.bulk import Synthetic, insert_responses
 from survey_app.db.tables import (
+    CELL_TABLES,
     AgencyKind,
-    AnswerCell,
     Invitation,
-    MonthlyAnswer,
-    MonthlyRating,
-    MonthlyReason,
-    RatingPattern,
     Response,
-    ResponseCell,
     ResponseReason,
 )
 from survey_app.demo import synthetic as demo
@@ -36,7 +31,7 @@ from survey_app.lib.settings import local_zone
 
 from .conftest import REASONS, LiveServer
 
-STATISTICS = (ResponseCell, MonthlyRating, MonthlyReason, AnswerCell, MonthlyAnswer, RatingPattern)
+STATISTICS = CELL_TABLES
 MIDNIGHT = dt.datetime(2026, 3, 1, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))  # local, the default zone
 ICT = dt.timezone(dt.timedelta(hours=7))
 COUNT = 3000
@@ -106,12 +101,14 @@ async def _reasons_by_response() -> dict[int, list[str]]:
 
 
 async def _statistics() -> dict[str, Counter]:
-    """Every statistics table as {key: responses}."""
+    """Every statistics table as {key: responses (or invitations)}."""
     tables = {}
+    counts = ("responses", "invitations")
     for table in STATISTICS:
         rows = await table.select()
         tables[table._meta.tablename] = Counter(
-            {tuple(v for k, v in row.items() if k not in ("id", "responses")): row["responses"]
+            {tuple(v for k, v in row.items() if k not in ("id", *counts)):
+             next(row[c] for c in counts if c in row)
              for row in rows}
         )  # fmt: skip
     return tables

@@ -9,6 +9,7 @@ import pytest
 from babel.dates import format_date
 
 from survey_app.db.tables import Comment, Invitation, Response, ResponseReason
+from survey_app.lib.clock import local_day
 from tests.survey_app.conftest import invite
 
 TITLES = {
@@ -128,9 +129,11 @@ def test_expired_token_gets_a_410_page(http, token, live):
     page = http.get(f"/s/{token}?lang=en")
     assert page.status_code == 410
     assert "This survey has closed" in page.text
-    assert f"ended on {format_date(past, 'long', locale='en')}" in page.text
+    # The day it ended in the citizen's (the service's) local time, not in UTC.
+    day = local_day(past)
+    assert f"ended on {format_date(day, 'long', locale='en')}" in page.text
     vi = http.get(f"/s/{token}?lang=vi")
-    assert format_date(past, "long", locale="vi") in vi.text
+    assert format_date(day, "long", locale="vi") in vi.text
     assert http.post(f"/s/{token}?lang=en", data={"overall": "4"}).status_code == 410
     assert live.run(Response.count()) == 0
 

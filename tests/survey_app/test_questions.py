@@ -27,6 +27,8 @@ from survey_app.auth import apikeys
 from survey_app.db import cells as rollup
 from survey_app.db.tables import (
     AnswerCell,
+    Invitation,
+    InvitationCell,
     MonthlyAnswer,
     RatingPattern,
     Response,
@@ -183,19 +185,39 @@ async def answer_tables() -> tuple[Counter, Counter, Counter]:
     )
 
 
+async def invitation_cells() -> tuple[Counter, Counter]:
+    """The invitation cells as stored, and as counted here from the invitations."""
+    stored_cells: Counter = Counter()
+    for row in await InvitationCell.select():
+        key = (as_day(row["day"]), row["agency"], row["service"], row["channel"])
+        stored_cells[(*key, row["questionnaire_id"])] += row["invitations"]
+    counted: Counter = Counter()
+    for row in await Invitation.select():
+        day = row["created_at"].astimezone(local_zone()).date()
+        key = (day, row["agency"], row["service"], row["channel"], row["questionnaire_id"])
+        counted[key] += 1
+    return stored_cells, counted
+
+
 def test_answer_cells_equal_a_count_of_the_stored_answers_and_rebuild(live, answered):
     responses = live.run(stored())
     assert len(responses) == len(answered["jobs"])
     expected = grouped_answers(responses)
     assert {k[6] for k in expected[0]} >= {"overall", "reasons", *CRITERIA}
     assert live.run(answer_tables()) == expected
+    stored_cells, counted = live.run(invitation_cells())
+    assert sum(counted.values()) == len(answered["jobs"])
+    assert stored_cells == counted
 
     # Damaged cells are recounted from the responses.
     for table in (AnswerCell, MonthlyAnswer, RatingPattern):
         live.run(table.update({table.responses: 7}, force=True))
     assert live.run(answer_tables()) != expected
+    live.run(InvitationCell.update({InvitationCell.invitations: 3}, force=True))
     live.run(rollup.rebuild(Response._meta.db))
     assert live.run(answer_tables()) == expected
+    stored_cells, counted = live.run(invitation_cells())
+    assert stored_cells == counted
 
 
 def ratings_of(responses: list[dict], qid: str, questionnaires: set[str]) -> pd.DataFrame:

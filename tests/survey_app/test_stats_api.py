@@ -297,31 +297,28 @@ def test_csv_and_xlsx_carry_the_json_values(http, seeded, path, params, key, col
 
 
 async def _unanswered(agency: str, channel: str, count: int) -> None:
+    """``count`` invitations nobody answered, issued through the bulk loader (which counts
+    them in the invitation cells, as issuing one by one does)."""
     import datetime as dt
-    import secrets
+
+    import numpy as np
 
     from survey_app.agencies import directory
-    from survey_app.db.tables import Invitation
+    from survey_app.db.bulk import Columns, Unanswered, insert_columns
 
     agency_id = await directory.agency_id(agency)
     service = await directory.service_of_agency(agency_id, f"{agency}-1")
-    when = dt.datetime(2026, 2, 10, 9, tzinfo=dt.UTC)
-    await Invitation.insert(
-        *(
-            Invitation(
-                token=secrets.token_urlsafe(24),
-                transaction_key=secrets.token_hex(32),
-                agency=agency_id,
-                service=service,
-                channel=channel,
-                locale="vi",
-                questionnaire_id="default",
-                created_at=when,
-                expires_at=when + dt.timedelta(days=30),
-            )
-            for _ in range(count)
-        )
+    when_us = int(dt.datetime(2026, 2, 10, 9, tzinfo=dt.UTC).timestamp()) * 1_000_000
+    nobody = Unanswered(
+        agency=[agency_id] * count,
+        service=[service] * count,
+        channel=[channel] * count,
+        locale=["vi"] * count,
+        created_us=np.full(count, when_us, dtype=np.int64),
     )
+    empty = np.zeros(0, dtype=np.int64)
+    none = Columns([], [], [], [], empty, [], [], unanswered=nobody)
+    await insert_columns([none])
 
 
 def test_response_rates_and_post_stratified_csat(http, live, seeded):

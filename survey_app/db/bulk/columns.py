@@ -20,7 +20,7 @@ from itertools import chain, repeat
 import numpy as np
 
 from questionnaires import DEFAULT_QUESTIONNAIRE_ID
-from survey_app.db.cells import CellInput, Cells, upserts
+from survey_app.db.cells import CellInput, Cells, invitation_upserts, upserts
 from survey_app.db.tables import TOKEN_BYTES
 from survey_app.lib.settings import Settings, local_zone
 
@@ -215,8 +215,22 @@ def random_transaction_keys(count: int) -> list[str]:
 
 
 def cell_upserts(chunk: Columns, sqlite: bool) -> list[tuple[str, list[tuple]]]:
-    """``cells.upserts`` of the chunk, each in key order so its unique index is walked in order."""
-    return [(sql, sorted(rows)) for sql, rows in upserts(_cells(chunk), sqlite=sqlite)]
+    """``cells.upserts`` of the chunk and the cells of its invitations, each in key order so
+    its unique index is walked in order."""
+    invited = Counter(
+        zip(
+            local_days(chunk.invitation_times_us()),
+            chain(chunk.agency, chunk.unanswered.agency),
+            chain(chunk.service, chunk.unanswered.service),
+            chain(chunk.channel, chunk.unanswered.channel),
+            chain(chunk.questionnaires(), chunk.unanswered.questionnaires()),
+            strict=True,
+        )
+    )
+    return [
+        *upserts(_cells(chunk), sqlite=sqlite),
+        *invitation_upserts(invited, sqlite=sqlite),
+    ]
 
 
 def _cells(chunk: Columns) -> Cells:

@@ -1,8 +1,10 @@
-"""Cells per question and value, rating patterns, and every cell counted in local days.
+"""Cells per question and value, rating patterns, invitation cells, and every cell
+counted in local days.
 
-Creates ``answer_cell``, ``monthly_answer`` and ``rating_pattern`` with their
-unique keys, then recounts every statistics cell from the responses in the
-days of ``SURVEY_TIMEZONE`` (the earlier cells were counted in UTC days).
+Creates ``answer_cell``, ``monthly_answer``, ``rating_pattern``,
+``invitation_cell`` and ``monthly_invitation`` with their unique keys, then
+recounts every statistics cell from the responses and invitations in the days
+of ``SURVEY_TIMEZONE`` (the earlier cells were counted in UTC days).
 
 The tables are spelled out per engine, with the column types Piccolo gives
 them, so later changes to the application cannot change them. The recount
@@ -17,10 +19,12 @@ from piccolo.engine import engine_finder
 
 ID = "2026-11-30T23:00:00:000000"
 VERSION = "1.38.0"
-DESCRIPTION = "Answer cells per question, rating patterns, cells in local days"
+DESCRIPTION = "Answer, pattern and invitation cells; every cell counted in local days"
 
 
-def _table(sqlite: bool, name: str, first: str, columns: tuple[str, ...]) -> str:
+def _table(
+    sqlite: bool, name: str, first: str, columns: tuple[str, ...], count: str = "responses"
+) -> str:
     ident = '"id" INTEGER PRIMARY KEY NOT NULL' if sqlite else '"id" SERIAL PRIMARY KEY'
     date = f'"{first}" DATE NOT NULL DEFAULT CURRENT_DATE'
 
@@ -34,7 +38,7 @@ def _table(sqlite: bool, name: str, first: str, columns: tuple[str, ...]) -> str
         f'CREATE TABLE IF NOT EXISTS "{name}" ({ident}, {date}, '
         f"{key('agency', 'agency')}, {key('service', 'service')}, "
         + ", ".join(columns)
-        + ', "responses" INTEGER NOT NULL DEFAULT 0)'
+        + f', "{count}" INTEGER NOT NULL DEFAULT 0)'
     )
 
 
@@ -57,6 +61,10 @@ INDEXES = (
     "(questionnaire_id, question, month)",
     "CREATE UNIQUE INDEX IF NOT EXISTS rating_pattern_key ON rating_pattern "
     "(month, agency, service, channel, questionnaire_id, pattern)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS invitation_cell_key ON invitation_cell "
+    "(day, agency, service, channel, questionnaire_id)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS monthly_invitation_key ON monthly_invitation "
+    "(month, agency, service, channel, questionnaire_id)",
 )
 
 
@@ -66,6 +74,8 @@ async def create(engine) -> None:
         _table(sqlite, "answer_cell", "day", (CHANNEL, LOCALE, QUESTIONNAIRE, QUESTION, VALUE)),
         _table(sqlite, "monthly_answer", "month", (CHANNEL, QUESTIONNAIRE, QUESTION, VALUE)),
         _table(sqlite, "rating_pattern", "month", (CHANNEL, QUESTIONNAIRE, PATTERN)),
+        _table(sqlite, "invitation_cell", "day", (CHANNEL, QUESTIONNAIRE), "invitations"),
+        _table(sqlite, "monthly_invitation", "month", (CHANNEL, QUESTIONNAIRE), "invitations"),
         *INDEXES,
     ):
         await engine.run_ddl(statement)
