@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -286,6 +286,24 @@ CELL_TABLES = (
 REBUILD_BATCH = 20_000
 
 
+async def in_batches(table: Any, *names: str) -> AsyncIterator[list[dict[str, Any]]]:
+    """The rows of ``table`` (``id`` and the columns ``names``) in id order, a batch of
+    ``REBUILD_BATCH`` at a time, so memory stays flat however many there are."""
+    columns = [table.id, *(getattr(table, name) for name in names)]
+    last = 0
+    while True:
+        rows = (
+            await table.select(*columns)
+            .where(table.id > last)
+            .order_by(table.id)
+            .limit(REBUILD_BATCH)
+        )
+        if not rows:
+            return
+        last = rows[-1]["id"]
+        yield rows
+
+
 async def count_responses(
     zone: ZoneInfo | None = None, progress: Callable[[int], None] | None = None
 ) -> Cells:
@@ -293,26 +311,8 @@ async def count_responses(
     ``progress`` is told how many responses each batch counted."""
     zone = zone or local_zone()
     cells = Cells()
-    last = 0
-    while True:
-        rows = (
-            await Response.select(
-                Response.id,
-                Response.submitted_at,
-                Response.agency,
-                Response.service,
-                Response.channel,
-                Response.locale,
-                Response.questionnaire_id,
-                Response.overall,
-                Response.answers,
-            )
-            .where(Response.id > last)
-            .order_by(Response.id)
-            .limit(REBUILD_BATCH)
-        )
-        if not rows:
-            return cells
+    columns = ("submitted_at", "agency", "service", "channel", "locale", "questionnaire_id")
+    async for rows in in_batches(Response, *columns, "overall", "answers"):
         first, last = rows[0]["id"], rows[-1]["id"]
         ticked: dict[int, list[str]] = {}
         for row in await ResponseReason.select(
@@ -337,34 +337,20 @@ async def count_responses(
             cells.add(cell, local_day(row["submitted_at"], zone))
         if progress is not None:
             progress(len(rows))
+    return cells
 
 
 async def count_invitations(zone: ZoneInfo | None = None) -> Counter[InvitationKey]:
     """Every stored invitation per local day, agency, service, channel and questionnaire."""
     zone = zone or local_zone()
     counted: Counter[InvitationKey] = Counter()
-    last = 0
-    while True:
-        rows = (
-            await Invitation.select(
-                Invitation.id,
-                Invitation.created_at,
-                Invitation.agency,
-                Invitation.service,
-                Invitation.channel,
-                Invitation.questionnaire_id,
-            )
-            .where(Invitation.id > last)
-            .order_by(Invitation.id)
-            .limit(REBUILD_BATCH)
-        )
-        if not rows:
-            return counted
-        last = rows[-1]["id"]
+    columns = ("created_at", "agency", "service", "channel", "questionnaire_id")
+    async for rows in in_batches(Invitation, *columns):
         for row in rows:
             day = local_day(row["created_at"], zone)
             where = (row["agency"], row["service"], row["channel"], row["questionnaire_id"])
             counted[(day, *where)] += 1
+    return counted
 
 
 async def rebuild(engine: Engine, progress: Callable[[int], None] | None = None) -> int:

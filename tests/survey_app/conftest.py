@@ -20,20 +20,13 @@ from survey_app.agencies import directory
 from survey_app.auth import apikeys
 from survey_app.db.bulk import Synthetic, insert_responses
 from survey_app.db.tables import (
+    CELL_TABLES,
     Agency,
     AgencyKind,
-    AnswerCell,
     ApiKey,
     Comment,
     Invitation,
-    InvitationCell,
-    MonthlyAnswer,
-    MonthlyInvitation,
-    MonthlyRating,
-    MonthlyReason,
-    RatingPattern,
     Response,
-    ResponseCell,
     ResponseReason,
     Role,
     Service,
@@ -93,14 +86,7 @@ def server(database_url: str) -> Iterator[LiveServer]:
 async def _wipe() -> None:
     for table in (
         StaffRole,
-        ResponseCell,
-        MonthlyRating,
-        MonthlyReason,
-        AnswerCell,
-        MonthlyAnswer,
-        RatingPattern,
-        InvitationCell,
-        MonthlyInvitation,
+        *CELL_TABLES,
         Comment,
         ResponseReason,
         Response,
