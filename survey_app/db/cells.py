@@ -51,6 +51,7 @@ ANSWER = (
     "value",
 )
 MONTHLY_ANSWER = ("month", "agency", "service", "channel", "questionnaire_id", "question", "value")
+DAILY_ANSWER = ("day", "agency", "service", "questionnaire_id", "question", "value")
 PATTERN = ("month", "agency", "service", "channel", "questionnaire_id", "pattern")
 INVITATION = ("day", "agency", "service", "channel", "questionnaire_id")
 MONTHLY_INVITATION = ("month", "agency", "service", "channel", "questionnaire_id")
@@ -255,8 +256,10 @@ def upserts(cells: Cells, sqlite: bool) -> list[tuple[str, list[tuple]]]:
             for reason in reasons.split(REASON_SEPARATOR):
                 monthly_reason[month, agency, service, reason] += n
     monthly_answer: Counter[tuple] = Counter()
-    for (day, *where, _, questionnaire, question, value), n in cells.answers.items():
-        monthly_answer[(day.replace(day=1), *where, questionnaire, question, value)] += n
+    daily_answer: Counter[tuple] = Counter()
+    for (day, agency, service, channel, _, *answer), n in cells.answers.items():
+        monthly_answer[(day.replace(day=1), agency, service, channel, *answer)] += n
+        daily_answer[(day, agency, service, *answer)] += n
 
     statements = [
         ("response_cell", DIMENSIONS, cells.ratings),
@@ -264,6 +267,7 @@ def upserts(cells: Cells, sqlite: bool) -> list[tuple[str, list[tuple]]]:
         ("monthly_reason", MONTHLY_REASON, monthly_reason),
         ("answer_cell", ANSWER, cells.answers),
         ("monthly_answer", MONTHLY_ANSWER, monthly_answer),
+        ("daily_answer", DAILY_ANSWER, daily_answer),
         ("rating_pattern", PATTERN, cells.patterns),
     ]
     return [
@@ -279,6 +283,7 @@ CELL_TABLES = (
     "monthly_reason",
     "answer_cell",
     "monthly_answer",
+    "daily_answer",
     "rating_pattern",
     "invitation_cell",
     "monthly_invitation",

@@ -258,6 +258,23 @@ class MonthlyAnswer(Table):
     responses = Integer(default=0)
 
 
+class DailyAnswer(Table):
+    """``AnswerCell`` without the channel and the locale: answers per local day, agency,
+    service, questionnaire, question and value.
+
+    What a daily trend or a range of days without a channel or language filter reads:
+    its size stops growing once every day has every answer.
+    """
+
+    day = Date()
+    agency = ForeignKey(references=Agency, on_delete=OnDelete.restrict, null=False)
+    service = ForeignKey(references=Service, on_delete=OnDelete.restrict, null=False)
+    questionnaire_id = Varchar(length=64)
+    question = Varchar(length=64)
+    value = Varchar(length=64, default="")
+    responses = Integer(default=0)
+
+
 class RatingPattern(Table):
     """Responses per local month, cell and pattern of ratings, for key-driver analysis.
 
@@ -351,6 +368,7 @@ SURVEY_TABLES: list[type[Table]] = [
     MonthlyReason,
     AnswerCell,
     MonthlyAnswer,
+    DailyAnswer,
     RatingPattern,
     InvitationCell,
     MonthlyInvitation,
@@ -364,6 +382,7 @@ CELL_TABLES: tuple[type[Table], ...] = (
     MonthlyReason,
     AnswerCell,
     MonthlyAnswer,
+    DailyAnswer,
     RatingPattern,
     InvitationCell,
     MonthlyInvitation,

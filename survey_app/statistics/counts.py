@@ -33,6 +33,7 @@ from survey_app.db.cells import (
 from survey_app.db.tables import (
     Agency,
     AnswerCell,
+    DailyAnswer,
     InvitationCell,
     MonthlyAnswer,
     MonthlyInvitation,
@@ -122,7 +123,20 @@ def answer_months_suffice(filters: Filters, period: str = "month") -> bool:
     return not filters.locale and period in ("month", "quarter") and _whole_months(filters)
 
 
-DAY_TABLES = (ResponseCell, AnswerCell, InvitationCell)
+def _by_channel_or_locale(filters: Filters, group_by: str | None = None) -> bool:
+    return bool(filters.channel or filters.locale or group_by == "channel")
+
+
+def answer_table(filters: Filters, group_by: str | None = None, period: str = "month") -> Any:
+    """The smallest answer table that can answer: by month (with the channel), by day
+    (without channel or locale), or the full day cells."""
+    if answer_months_suffice(filters, period):
+        return MonthlyAnswer
+    return AnswerCell if _by_channel_or_locale(filters, group_by) else DailyAnswer
+
+
+DAY_TABLES = (ResponseCell, AnswerCell, DailyAnswer, InvitationCell)
+ANSWER_TABLES = (AnswerCell, MonthlyAnswer, DailyAnswer)
 CHANNEL_TABLES = (
     ResponseCell,
     AnswerCell,
@@ -151,7 +165,7 @@ async def cell_filters(
         conditions.append(table.channel == filters.channel)
     if filters.locale and table in LOCALE_TABLES:
         conditions.append(table.locale == filters.locale)
-    if table in (AnswerCell, MonthlyAnswer):
+    if table in ANSWER_TABLES:
         conditions.append(table.question == (scope.question if scope else question))
     if scope is not None and scope.questionnaires is not None:
         conditions.append(table.questionnaire_id.is_in(list(scope.questionnaires)))
@@ -196,15 +210,16 @@ def _pooled(
 ) -> bool:
     """Read the tables that pool every questionnaire's overall rating and reasons?
 
-    Yes for the default questions asked the same way everywhere, unless a channel
-    over whole months makes the monthly answer table (which keeps the channel) the
-    smaller one to read.
+    Yes for the default questions asked the same way everywhere when they are the
+    smallest to read: whole months without a channel, or days by channel or
+    locale. A channel over whole months reads the monthly answers (which keep the
+    channel), and days without channel or locale the daily answers.
     """
     if scope is not None and scope.questionnaires is not None:
         return False
     if monthly_tables_suffice(filters, group_by, period):
         return True
-    return not answer_months_suffice(filters, period)
+    return not answer_months_suffice(filters, period) and _by_channel_or_locale(filters, group_by)
 
 
 async def rating_counts(
@@ -217,7 +232,7 @@ async def rating_counts(
         table = MonthlyRating if monthly_tables_suffice(filters, group_by) else ResponseCell
         frame = await _sum(table, filters, name, "rating")
     else:
-        table = MonthlyAnswer if answer_months_suffice(filters) else AnswerCell
+        table = answer_table(filters, group_by)
         frame = await _sum(table, filters, name, "value", scope=scope, question=OVERALL)
         frame = frame.rename(columns={"value": "rating"})
     frame = frame.rename(columns={name: "group"})
@@ -263,7 +278,7 @@ async def reason_counts(
 
     if not _pooled(scope, filters, group_by):
         single = scope is not None and scope.kind == "choice"
-        table = MonthlyAnswer if answer_months_suffice(filters) else AnswerCell
+        table = answer_table(filters, group_by)
         sums = await _sum(table, filters, name, "value", scope=scope, question=REASONS)
         for value, code, n in zip(sums[name], sums["value"], sums["count"], strict=True):
             # A multiple choice counts its respondents apart; a single choice's
@@ -314,7 +329,13 @@ async def daily_rating_counts(
             ).rename(columns={"month": "day"})
         else:
             frame = await _sum(
-                AnswerCell, filters, "agency", "day", "value", scope=scope, question=OVERALL
+                answer_table(filters, period=period),
+                filters,
+                "agency",
+                "day",
+                "value",
+                scope=scope,
+                question=OVERALL,
             )
         frame = frame.rename(columns={"value": "rating"})
     elif monthly_tables_suffice(filters, period=period):

@@ -27,6 +27,7 @@ from survey_app.auth import apikeys
 from survey_app.db import cells as rollup
 from survey_app.db.tables import (
     AnswerCell,
+    DailyAnswer,
     Invitation,
     InvitationCell,
     MonthlyAnswer,
@@ -134,10 +135,11 @@ async def stored() -> list[dict]:
     return rows
 
 
-def grouped_answers(responses: list[dict]) -> tuple[Counter, Counter, Counter]:
-    """The three answer tables, counted here from the raw responses."""
+def grouped_answers(responses: list[dict]) -> tuple[Counter, Counter, Counter, Counter]:
+    """The four answer tables, counted here from the raw responses."""
     day_cells: Counter = Counter()
     months: Counter = Counter()
+    days: Counter = Counter()
     patterns: Counter = Counter()
     for r in responses:
         day = r["submitted_at"].astimezone(local_zone()).date()
@@ -148,14 +150,15 @@ def grouped_answers(responses: list[dict]) -> tuple[Counter, Counter, Counter]:
             for v in values:
                 day_cells[(day, *where, r["locale"], r["questionnaire_id"], qid, str(v))] += 1
                 months[(month, *where, r["questionnaire_id"], qid, str(v))] += 1
+                days[(day, *where[:2], r["questionnaire_id"], qid, str(v))] += 1
         ratings = sorted((q, v) for q, v in r["answers"].items() if isinstance(v, int))
         if ratings:
             text = ";".join(f"{q}={v}" for q, v in ratings)
             patterns[(month, *where, r["questionnaire_id"], text)] += 1
-    return day_cells, months, patterns
+    return day_cells, months, days, patterns
 
 
-async def answer_tables() -> tuple[Counter, Counter, Counter]:
+async def answer_tables() -> tuple[Counter, Counter, Counter, Counter]:
     def counter(rows, *names):
         return Counter(
             {
@@ -180,6 +183,15 @@ async def answer_tables() -> tuple[Counter, Counter, Counter]:
         ),
         counter(
             await MonthlyAnswer.select(), "month", *common, "questionnaire_id", "question", "value"
+        ),
+        counter(
+            await DailyAnswer.select(),
+            "day",
+            "agency",
+            "service",
+            "questionnaire_id",
+            "question",
+            "value",
         ),
         counter(await RatingPattern.select(), "month", *common, "questionnaire_id", "pattern"),
     )
@@ -210,7 +222,7 @@ def test_answer_cells_equal_a_count_of_the_stored_answers_and_rebuild(live, answ
     assert stored_cells == counted
 
     # Damaged cells are recounted from the responses.
-    for table in (AnswerCell, MonthlyAnswer, RatingPattern):
+    for table in (AnswerCell, MonthlyAnswer, DailyAnswer, RatingPattern):
         live.run(table.update({table.responses: 7}, force=True))
     assert live.run(answer_tables()) != expected
     live.run(InvitationCell.update({InvitationCell.invitations: 3}, force=True))

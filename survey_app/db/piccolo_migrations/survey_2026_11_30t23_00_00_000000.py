@@ -1,7 +1,7 @@
 """Cells per question and value, rating patterns, invitation cells, and every cell
 counted in local days.
 
-Creates ``answer_cell``, ``monthly_answer``, ``rating_pattern``,
+Creates ``answer_cell``, ``monthly_answer``, ``daily_answer``, ``rating_pattern``,
 ``invitation_cell`` and ``monthly_invitation`` with their unique keys, then
 recounts every statistics cell from the responses and invitations in the days
 of ``SURVEY_TIMEZONE`` (the earlier cells were counted in UTC days).
@@ -59,6 +59,10 @@ INDEXES = (
     "(month, agency, service, channel, questionnaire_id, question, value)",
     "CREATE INDEX IF NOT EXISTS monthly_answer_question ON monthly_answer "
     "(questionnaire_id, question, month)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS daily_answer_key ON daily_answer "
+    "(day, agency, service, questionnaire_id, question, value)",
+    # One question over a range of days, with or without a questionnaire.
+    "CREATE INDEX IF NOT EXISTS daily_answer_question ON daily_answer (question, day)",
     "CREATE UNIQUE INDEX IF NOT EXISTS rating_pattern_key ON rating_pattern "
     "(month, agency, service, channel, questionnaire_id, pattern)",
     "CREATE UNIQUE INDEX IF NOT EXISTS invitation_cell_key ON invitation_cell "
@@ -73,6 +77,7 @@ async def create(engine) -> None:
     for statement in (
         _table(sqlite, "answer_cell", "day", (CHANNEL, LOCALE, QUESTIONNAIRE, QUESTION, VALUE)),
         _table(sqlite, "monthly_answer", "month", (CHANNEL, QUESTIONNAIRE, QUESTION, VALUE)),
+        _table(sqlite, "daily_answer", "day", (QUESTIONNAIRE, QUESTION, VALUE)),
         _table(sqlite, "rating_pattern", "month", (CHANNEL, QUESTIONNAIRE, PATTERN)),
         _table(sqlite, "invitation_cell", "day", (CHANNEL, QUESTIONNAIRE), "invitations"),
         _table(sqlite, "monthly_invitation", "month", (CHANNEL, QUESTIONNAIRE), "invitations"),
