@@ -17,15 +17,9 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 import analysis
 from analysis.drivers import _rank
 from analysis.results import json_safe
+from tests.questionnaires.test_dossier_evaluation import CRITERIA as DOSSIER_CRITERIA
 
-CRITERIA = [
-    "publicity",
-    "timeliness",
-    "staff_attitude",
-    "visits",
-    "online_quality",
-    "feedback_handling",
-]
+CRITERIA = list(DOSSIER_CRITERIA)  # the criteria of dossier-evaluation
 
 
 def patterns_of(rows: pd.DataFrame) -> pd.DataFrame:

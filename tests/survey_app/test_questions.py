@@ -37,17 +37,10 @@ from survey_app.db.tables import (
     Role,
 )
 from survey_app.lib.settings import local_zone
+from tests.questionnaires.test_dossier_evaluation import CRITERIA
 from tests.survey_app.conftest import REASONS, Portal, invite, make_portal
 
 DOSSIER = "dossier-evaluation"
-CRITERIA = [
-    "publicity",
-    "timeliness",
-    "staff_attitude",
-    "visits",
-    "online_quality",
-    "feedback_handling",
-]
 LOCALES = ["vi", "en", "id"]
 CHANNELS = ["web", "mobile", "counter"]
 
