@@ -11,12 +11,13 @@ A researcher can use it on its own::
 
 Main entry points: :func:`reason_breakdown`, :func:`compare_satisfaction`,
 :func:`trend`, :func:`compare_trends`, :func:`shrink_satisfaction`,
-:func:`rank_intervals`, :func:`funnel_plot`, :func:`poststratify` and
-:func:`suppress` (disclosure control, for every output); charts live in
-:mod:`analysis.charts` (imported on demand, it loads matplotlib).
+:func:`rank_intervals`, :func:`funnel_plot`, :func:`poststratify`,
+:func:`key_drivers` (with :func:`moment_terms`, what a response adds to the
+stored sums) and :func:`suppress` (disclosure control, for every output);
+charts live in :mod:`analysis.charts` (imported on demand, it loads matplotlib).
 """
 
-from analysis.drivers import DriversResult, key_drivers
+from analysis.drivers import DriversResult, key_drivers, moment_terms, term
 from analysis.funnel import FunnelPlot, funnel_plot
 from analysis.intervals import newcombe, wilson
 from analysis.league import (
@@ -52,6 +53,7 @@ __all__ = [
     "fit_beta_prior",
     "funnel_plot",
     "key_drivers",
+    "moment_terms",
     "newcombe",
     "poststratify",
     "rank_intervals",
@@ -59,6 +61,7 @@ __all__ = [
     "rule",
     "shrink_satisfaction",
     "suppress",
+    "term",
     "trend",
     "wilson",
     "withheld",

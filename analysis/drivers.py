@@ -2,42 +2,58 @@
 
 A multi-criteria questionnaire asks for an overall rating and for ratings of
 criteria (publicity, timeliness, staff attitude, ...). :func:`key_drivers`
-fits one logistic regression of "satisfied overall" on every criterion at
-once, on the answer patterns the service stores (one row per distinct
-pattern with its ``count``), and reports per criterion the odds ratio per
-rating point, its Wald interval, the share satisfied and a rank.
+fits one linear probability model of "satisfied overall" on every criterion
+at once and reports per criterion the change in the chance of being
+satisfied per rating point, its cluster-robust interval, the share
+satisfied and a rank.
+
+The service stores, per cell (month x agency x service x channel), the
+cross-product sums of its complete cases (:func:`moment_terms` says what one
+response adds): a fixed number of figures per cell however many responses
+it holds, from which least squares is exact and the sandwich variance with
+the cells as clusters is too (:mod:`analysis.moments`).
 
 Data problems never raise: too few complete cases, a criterion without
-variation, separation, a singular design or a fit that does not converge
-leave the estimates missing, with a note that says why.
+variation, a singular design or too few cells leave estimates missing, with
+a note that says why.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-from scipy import optimize, special, stats
-from statsmodels.tools.sm_exceptions import ModelWarning
+from scipy import stats
 
 from analysis.intervals import wilson
+from analysis.moments import (
+    CONSTANT,
+    SATISFIED_FROM,
+    cross_products,
+    dependent,
+    design_terms,
+    moment_terms,
+    ols_from_moments,
+    read_moments,
+    term,
+)
 from analysis.results import fmt, frame_text, json_safe
 
-COUNT = "count"
-SATISFIED_FROM = 4
+__all__ = ["CONSTANT", "DriversResult", "key_drivers", "moment_terms", "term"]
+
 LEVEL = 0.95
 # The rarer outcome (satisfied or not) among the complete cases must number at least
 # this many per criterion in the model (events per variable, Peduzzi et al. 1996).
 MIN_EVENTS_PER_CRITERION = 10
-# A separating direction found by the linear program with a margin above this is real.
-SEPARATION_TOLERANCE = 1e-6
-# Fitted rates closer than this to 0 or 1: the fit ran off to separation, or sits so
-# close to it that Wald intervals mean little (Hauck-Donner).
-MIN_FITTED_RATE = 1e-8
+# With few clusters the sandwich variance is biased down and noisy (Cameron & Miller
+# 2015, section VI): below this many, effects are shown without intervals.
+MIN_CLUSTERS = 10
+# A sum of squares about the mean below this share of the raw sum of squares is
+# rounding, not variation.
+NO_VARIATION = 1e-10
+SHARE_COLUMNS = ("question", "n", "satisfied")
 CRITERIA_COLUMNS = [
     "criterion",
     "n",
@@ -46,7 +62,7 @@ CRITERIA_COLUMNS = [
     "share_ci_low",
     "share_ci_high",
     "in_model",
-    "odds_ratio",
+    "effect",
     "ci_low",
     "ci_high",
     "p_value",
@@ -55,7 +71,7 @@ CRITERIA_COLUMNS = [
     "note",
 ]
 # The per-criterion columns that come from the model (all withheld with it).
-MODEL_COLUMNS = ("odds_ratio", "ci_low", "ci_high", "p_value", "significant", "rank")
+MODEL_COLUMNS = ("effect", "ci_low", "ci_high", "p_value", "significant", "rank")
 
 
 @dataclass(frozen=True)
@@ -69,19 +85,19 @@ class DriversResult:
         (responses that answered it), ``satisfied`` (of them, ratings at or
         above ``satisfied_from``), ``share_satisfied`` with its Wilson
         interval ``share_ci_low, share_ci_high``, ``in_model`` (whether the
-        criterion entered the regression), ``odds_ratio`` (per rating point,
-        the other criteria held equal), its Wald interval ``ci_low, ci_high``,
-        ``p_value`` (Wald z-test), ``significant`` (the interval excludes 1),
-        ``rank`` (1 = the criterion to fix first, see ``method``) and ``note``
-        (why a criterion has no estimate). Missing where not estimable.
+        criterion entered the regression), ``effect`` (change in the
+        probability of being satisfied overall per rating point, the other
+        criteria held equal), its interval ``ci_low, ci_high``, ``p_value``
+        (two-sided t-test), ``significant`` (the interval excludes 0),
+        ``rank`` (1 = the criterion to fix first, see ``method``) and
+        ``note`` (why a criterion is not in the model). Missing where not
+        estimable.
     outcome : str
         The overall question.
     satisfied_from : int
         Ratings at or above it count as satisfied.
     level : float
         Confidence level of every interval.
-    n_responses : int
-        Responses in the input (every pattern's count).
     n_outcome : int
         Responses that answered the overall question.
     outcome_satisfied : int
@@ -89,25 +105,29 @@ class DriversResult:
         Share satisfied overall with its Wilson interval.
     n_complete : int
         Complete cases the model is fitted on: responses that answered the
-        outcome and every criterion in the model.
+        outcome and every criterion.
     complete_satisfied : int
         Of them, satisfied overall.
+    clusters : int
+        Stored cells with at least one complete case (G).
     estimated : bool
-        Whether the model gave estimates.
+        Whether the model gave effects (with intervals from 10 clusters on).
     intercept : float or None
-        Log-odds of being satisfied when every criterion in the model is 0.
+        Fitted probability of being satisfied when every criterion in the
+        model is 0.
     method : list of str
     notes : list of str
         Why something is not estimated, or what was left out.
     table : DataFrame
-        The answer patterns used.
+        The cross-product sums used, one row per cell.
+    shares : DataFrame
+        The answered and satisfied counts per question used.
     """
 
     criteria: pd.DataFrame
     outcome: str
     satisfied_from: int
     level: float
-    n_responses: int
     n_outcome: int
     outcome_satisfied: int
     outcome_share: float | None
@@ -115,36 +135,20 @@ class DriversResult:
     outcome_ci_high: float | None
     n_complete: int
     complete_satisfied: int
+    clusters: int
     estimated: bool
     intercept: float | None
     method: list[str]
     notes: list[str]
     table: pd.DataFrame = field(repr=False)
+    shares: pd.DataFrame = field(repr=False)
 
     def to_frame(self) -> pd.DataFrame:
         return self.criteria.copy()
 
     def to_dict(self) -> dict:
-        return json_safe(
-            {
-                "criteria": self.criteria,
-                "outcome": self.outcome,
-                "satisfied_from": self.satisfied_from,
-                "level": self.level,
-                "n_responses": self.n_responses,
-                "n_outcome": self.n_outcome,
-                "outcome_satisfied": self.outcome_satisfied,
-                "outcome_share": self.outcome_share,
-                "outcome_ci_low": self.outcome_ci_low,
-                "outcome_ci_high": self.outcome_ci_high,
-                "n_complete": self.n_complete,
-                "complete_satisfied": self.complete_satisfied,
-                "estimated": self.estimated,
-                "intercept": self.intercept,
-                "method": self.method,
-                "notes": self.notes,
-            }
-        )
+        # Every field but the input tables (repr=False), as plain JSON values.
+        return json_safe(self)
 
     def summary(self) -> str:
         frame = self.criteria.astype(object)
@@ -158,9 +162,9 @@ class DriversResult:
                 f"Key drivers of {self.outcome} (satisfied = rating {self.satisfied_from} or "
                 f"more): overall {fmt(self.outcome_share)} [{fmt(self.outcome_ci_low)}, "
                 f"{fmt(self.outcome_ci_high)}], n = {fmt(self.n_outcome)}",
-                f"Joint logistic regression on {fmt(self.n_complete)} complete cases of "
-                f"{fmt(self.n_responses)} responses; odds ratio per rating point, "
-                f"{fmt(100 * self.level)}% Wald intervals",
+                f"Linear probability model on {fmt(self.n_complete)} complete cases in "
+                f"{fmt(self.clusters)} cells; effect = change in the share satisfied per "
+                f"rating point, {fmt(100 * self.level)}% cluster-robust intervals",
                 "",
                 frame_text(ranked.drop(columns=["_rank", "note"])),
                 *(["", *self.notes] if self.notes else []),
@@ -169,72 +173,82 @@ class DriversResult:
 
 
 def key_drivers(
-    patterns: pd.DataFrame,
+    moments: pd.DataFrame,
     outcome: str,
     criteria: Sequence[str],
+    shares: pd.DataFrame,
     satisfied_from: int = SATISFIED_FROM,
     level: float = LEVEL,
 ) -> DriversResult:
-    """Which criteria go with overall satisfaction, from stored answer patterns.
+    """Which criteria go with overall satisfaction, from stored cross-product sums.
 
     Parameters
     ----------
-    patterns : DataFrame
-        One row per distinct answer pattern: a column per question (``outcome``
-        and every criterion; numeric ratings, missing where the citizen skipped
-        the question) and ``count``, the responses that gave exactly that
-        pattern.
+    moments : DataFrame
+        One row per stored cell (the clusters), a column per term named by
+        :func:`term` over ``CONSTANT``, ``outcome`` and the criteria, each the
+        sum over the cell's complete cases of what :func:`moment_terms` gives;
+        NaN counts as 0 and other columns are ignored.
     outcome : str
-        The overall question; satisfied means a rating of ``satisfied_from``
-        or more.
+        The overall question.
     criteria : sequence of str
         The criterion questions, modelled jointly, each linear in its rating.
+    shares : DataFrame
+        Columns ``question``, ``n`` and ``satisfied``: per question, every
+        response that answered it and those of them rating it
+        ``satisfied_from`` or more. A question not listed has n = 0.
     satisfied_from : int
-        First rating counted as satisfied (4 on a 1-5 scale).
+        First rating counted as satisfied (4 on a 1-5 scale), as counted in
+        ``moments`` and ``shares``.
     level : float
-        Confidence level of the Wald and Wilson intervals.
+        Confidence level of the t and Wilson intervals.
 
-    Wrong arguments (a missing column, a negative count, a level outside
-    (0, 1)) raise ValueError; problems of the data never do.
+    Wrong arguments (a missing term column, a malformed ``shares``, a level
+    outside (0, 1)) raise ValueError; problems of the data never do.
     """
     criteria = _check_arguments(outcome, criteria, level)
-    frame = _patterns(patterns, outcome, criteria)
-    counts = frame[COUNT].to_numpy()
+    table = read_moments(moments, design_terms([CONSTANT, *criteria], outcome))
+    counts = _shares(shares, [outcome, *criteria])
+    totals = table.sum()
+    n_complete = round(float(totals[term(CONSTANT, CONSTANT)]))
+    complete_satisfied = round(float(totals[term(CONSTANT, outcome)]))
+    n_outcome, outcome_satisfied = (int(v) for v in counts.loc[outcome])
     notes: list[str] = []
-    if counts.sum() == 0:
+    if n_complete == 0 and not counts["n"].any():
         notes.append("no responses: nothing to estimate")
-    answered = frame[outcome].notna().to_numpy()
-    happy = (frame[outcome] >= satisfied_from).to_numpy()
-    n_outcome, outcome_satisfied = int(counts[answered].sum()), int(counts[happy].sum())
-    if counts.sum() > 0 and n_outcome == 0:
+    elif n_outcome == 0:
         notes.append(f"nobody answered {outcome}: no overall share and no model")
     low, high = wilson(outcome_satisfied, n_outcome, alpha=1 - level)
-    table = _shares(frame, criteria, satisfied_from, level)
-    in_model, dropped = _model_criteria(frame, outcome, criteria)
-    complete = _complete(frame, outcome, in_model) if in_model else np.zeros(len(frame), bool)
-    n_complete = int(counts[complete].sum())
-    complete_satisfied = int(counts[complete & happy].sum())
-    fit = _fit(frame[complete], outcome, in_model, satisfied_from, level)
-    if fit.note is not None and counts.sum() > 0 and n_outcome > 0:
-        notes.append(fit.note)
-    table["in_model"] = table["criterion"].isin(in_model)
+    frame = counts.loc[criteria].rename_axis("criterion").reset_index()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frame["share_satisfied"] = np.where(
+            frame["n"] > 0, frame["satisfied"] / np.maximum(frame["n"], 1), np.nan
+        )
+    frame["share_ci_low"], frame["share_ci_high"] = wilson(
+        frame["satisfied"], frame["n"], alpha=1 - level
+    )
+    unanswered = {
+        c: "not in the model: nobody answered it" for c in criteria if counts.at[c, "n"] == 0
+    }
+    fit = _fit(table, outcome, criteria, unanswered, level) if not notes else _Fit([], unanswered)
+    notes += fit.notes
+    frame["in_model"] = frame["criterion"].isin(fit.model)
     for column in MODEL_COLUMNS[:-2]:
-        table[column] = table["criterion"].map(fit.estimates.get(column, {})).astype(float)
-    table["significant"] = pd.array(
+        frame[column] = frame["criterion"].map(fit.estimates.get(column, {})).astype(float)
+    frame["significant"] = pd.array(
         [
-            None if np.isnan(lo) else bool(lo > 1 or hi < 1)
-            for lo, hi in zip(table["ci_low"], table["ci_high"], strict=True)
+            None if np.isnan(lo) else bool(lo > 0 or hi < 0)
+            for lo, hi in zip(frame["ci_low"], frame["ci_high"], strict=True)
         ],
         dtype="boolean",
     )
-    table["rank"] = pd.array(_rank(table), dtype="Int64")
-    table["note"] = pd.Series([dropped.get(c) for c in criteria], dtype=object)
+    frame["rank"] = pd.array(_rank(frame), dtype="Int64")
+    frame["note"] = pd.Series([fit.dropped.get(c) for c in criteria], dtype=object)
     return DriversResult(
-        criteria=table[CRITERIA_COLUMNS],
+        criteria=frame[CRITERIA_COLUMNS],
         outcome=outcome,
         satisfied_from=satisfied_from,
         level=level,
-        n_responses=int(counts.sum()),
         n_outcome=n_outcome,
         outcome_satisfied=outcome_satisfied,
         outcome_share=outcome_satisfied / n_outcome if n_outcome else None,
@@ -242,247 +256,153 @@ def key_drivers(
         outcome_ci_high=None if np.isnan(high) else float(high),
         n_complete=n_complete,
         complete_satisfied=complete_satisfied,
-        estimated=fit.note is None,
+        clusters=int((table[term(CONSTANT, CONSTANT)] > 0).sum()),
+        estimated=fit.intercept is not None,
         intercept=fit.intercept,
         method=_method(outcome, satisfied_from, level),
         notes=notes,
-        table=frame,
+        table=table,
+        shares=counts.rename_axis("question").reset_index(),
     )
 
 
 def _check_arguments(outcome: str, criteria: Sequence[str], level: float) -> list[str]:
     if isinstance(criteria, str):
-        raise ValueError("key drivers: criteria must be a list of column names, not one string")
+        raise ValueError("key drivers: criteria must be a list of question names, not one string")
     names = [str(c) for c in criteria]
     if not names:
         raise ValueError("key drivers: name at least one criterion")
     if len(set(names)) < len(names):
         raise ValueError("key drivers: a criterion is named twice")
-    if outcome in names or COUNT in (outcome, *names):
-        raise ValueError(f"key drivers: the outcome and {COUNT!r} cannot be criteria")
+    if outcome in names or CONSTANT in (outcome, *names):
+        raise ValueError(f"key drivers: the outcome and {CONSTANT!r} cannot be criteria")
     if not 0 < level < 1:
         raise ValueError("level must be a probability strictly between 0 and 1")
     return names
 
 
-def _patterns(patterns: pd.DataFrame, outcome: str, criteria: list[str]) -> pd.DataFrame:
-    """A checked copy: ratings as floats (NaN = skipped), counts as whole numbers."""
-    what = "key drivers: patterns"
-    if not isinstance(patterns, pd.DataFrame):
-        raise ValueError(f"{what}: expected a pandas DataFrame, got {type(patterns).__name__}")
-    columns = [outcome, *criteria, COUNT]
-    if patterns.empty:
-        # No responses is a fact about the data, whatever columns the empty query had.
-        return pd.DataFrame({c: pd.Series(dtype=float) for c in columns}).astype({COUNT: "int64"})
-    missing = [c for c in columns if c not in patterns.columns]
+def _shares(shares: pd.DataFrame, questions: list[str]) -> pd.DataFrame:
+    """``n`` and ``satisfied`` per question, indexed by question, 0 where not listed."""
+    what = "key drivers: shares"
+    if not isinstance(shares, pd.DataFrame):
+        raise ValueError(f"{what}: expected a pandas DataFrame, got {type(shares).__name__}")
+    zero = pd.DataFrame(0, index=pd.Index(questions), columns=["n", "satisfied"], dtype="int64")
+    if shares.empty:
+        return zero
+    missing = [c for c in SHARE_COLUMNS if c not in shares.columns]
     if missing:
         raise ValueError(f"{what}: missing column(s) {', '.join(missing)}")
-    frame = patterns[columns].copy()
-    count = pd.to_numeric(frame[COUNT], errors="coerce")
-    if count.isna().any() or (count < 0).any() or not np.all(np.mod(count, 1) == 0):
-        raise ValueError(f"{what}: column {COUNT!r} must hold whole numbers >= 0, with no blanks")
-    frame[COUNT] = count.astype("int64")
-    for column in columns[:-1]:
-        values = pd.to_numeric(frame[column], errors="coerce")
-        if (values.isna() & frame[column].notna()).any():
-            raise ValueError(f"{what}: column {column!r} must hold numeric ratings or blanks")
-        if np.isinf(values).any():
-            raise ValueError(f"{what}: column {column!r} has an infinite rating")
-        frame[column] = values.astype(float)
-    return frame.reset_index(drop=True)
-
-
-def _shares(
-    frame: pd.DataFrame, criteria: list[str], satisfied_from: int, level: float
-) -> pd.DataFrame:
-    counts = frame[COUNT].to_numpy()
-    n = np.array([counts[frame[c].notna().to_numpy()].sum() for c in criteria], dtype="int64")
-    satisfied = np.array(
-        [counts[(frame[c] >= satisfied_from).to_numpy()].sum() for c in criteria], dtype="int64"
-    )
-    table = pd.DataFrame({"criterion": criteria, "n": n, "satisfied": satisfied})
-    with np.errstate(invalid="ignore", divide="ignore"):
-        table["share_satisfied"] = np.where(n > 0, satisfied / np.maximum(n, 1), np.nan)
-    table["share_ci_low"], table["share_ci_high"] = wilson(satisfied, n, alpha=1 - level)
-    return table
-
-
-def _complete(frame: pd.DataFrame, outcome: str, in_model: list[str]) -> np.ndarray:
-    mask = frame[[outcome, *in_model]].notna().all(axis=1) & (frame[COUNT] > 0)
-    return mask.to_numpy()
-
-
-def _model_criteria(
-    frame: pd.DataFrame, outcome: str, criteria: list[str]
-) -> tuple[list[str], dict[str, str]]:
-    """The criteria the model can use, and why each other one is left out.
-
-    A criterion nobody answered is left out first (it would leave no complete
-    case); then, repeatedly, those with a single rating among the complete cases
-    of the rest, since the complete cases grow as criteria leave."""
-    given = frame[COUNT] > 0
-    dropped: dict[str, str] = {}
-    model = []
-    for c in criteria:
-        if not (given & frame[c].notna()).any():
-            dropped[c] = "not in the model: nobody answered it"
-        else:
-            model.append(c)
-    while model:
-        complete = _complete(frame, outcome, model)
-        if not complete.any():
-            break
-        constant = [c for c in model if frame.loc[complete, c].nunique() < 2]
-        if not constant:
-            break
-        for c in constant:
-            values = frame.loc[given & frame[c].notna(), c].unique()
-            dropped[c] = (
-                f"not in the model: no variation (every answer {fmt(float(values[0]))})"
-                if len(values) == 1
-                else "not in the model: no variation among the complete cases"
-            )
-        model = [c for c in model if c not in constant]
-    return model, dropped
+    if shares["question"].duplicated().any():
+        raise ValueError(f"{what}: a question is listed twice")
+    counts = shares.set_index(shares["question"].astype(str))[["n", "satisfied"]]
+    counts = counts.apply(pd.to_numeric, errors="coerce")
+    whole = counts.notna() & (counts >= 0) & (np.mod(counts, 1) == 0)
+    if not whole.all().all() or (counts["satisfied"] > counts["n"]).any():
+        raise ValueError(f"{what}: n and satisfied must be whole numbers, 0 <= satisfied <= n")
+    return counts.astype("int64").reindex(questions).fillna(0).astype("int64")
 
 
 @dataclass(frozen=True)
 class _Fit:
-    estimates: dict[str, dict[str, float]]
-    intercept: float | None
-    note: str | None
-
-
-def _no_fit(why: str) -> _Fit:
-    return _Fit({}, None, f"no model estimates: {why}")
+    model: list[str]
+    dropped: dict[str, str]
+    estimates: dict[str, dict[str, float]] = field(default_factory=dict)
+    intercept: float | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def _fit(
-    complete: pd.DataFrame, outcome: str, model: list[str], satisfied_from: int, level: float
+    table: pd.DataFrame,
+    outcome: str,
+    criteria: list[str],
+    unanswered: dict[str, str],
+    level: float,
 ) -> _Fit:
-    """The joint logistic regression on the complete cases, grouped by covariate pattern."""
-    if not model:
-        return _no_fit("no criterion with answers and variation is left to model")
-    happy = (complete[outcome] >= satisfied_from).to_numpy()
-    counts = complete[COUNT].to_numpy()
-    n = int(counts.sum())
-    yes = int(counts[happy].sum())
-    if n == 0:
-        return _no_fit("no response answered the outcome and every criterion in the model")
+    """The linear probability model on the complete cases, with cell-clustered errors."""
+    sums = table.sum()
+    n, yes = float(sums[term(CONSTANT, CONSTANT)]), float(sums[term(CONSTANT, outcome)])
+    dropped = dict(unanswered)
+    model = [c for c in criteria if c not in dropped]
+
+    def no_fit(why: str) -> _Fit:
+        return _Fit(model, dropped, notes=[f"no model estimates: {why}"])
+
+    if n <= 0:
+        return no_fit("no response answered the outcome and every criterion")
     if yes in (0, n):
-        return _no_fit(
-            f"all {n} complete cases are {'satisfied' if yes else 'not satisfied'} overall"
-        )
+        return no_fit(f"all {n:.0f} complete cases are {'satisfied' if yes else 'not satisfied'}")
+    for c in model:
+        square, total = float(sums[term(c, c)]), float(sums[term(CONSTANT, c)])
+        if square - total**2 / n <= NO_VARIATION * square:
+            dropped[c] = (
+                f"not in the model: no variation among the complete cases (every one "
+                f"{fmt(total / n)})"
+            )
+    model = [c for c in model if c not in dropped]
+    if not model:
+        return no_fit("no criterion with answers and variation is left to model")
     needed = MIN_EVENTS_PER_CRITERION * len(model)
     if min(yes, n - yes) < needed:
-        return _no_fit(
-            f"{yes} satisfied and {n - yes} not satisfied among {n} complete cases; at least "
-            f"{needed} of each ({MIN_EVENTS_PER_CRITERION} per criterion in the model) are "
-            "needed"
+        return no_fit(
+            f"{yes:.0f} satisfied and {n - yes:.0f} not satisfied among {n:.0f} complete cases; "
+            f"at least {needed} of each ({MIN_EVENTS_PER_CRITERION} per criterion in the model) "
+            "are needed"
         )
-    cells = (
-        complete.assign(_yes=np.where(happy, counts, 0), _no=np.where(happy, 0, counts))
-        .groupby(model, sort=True)[["_yes", "_no"]]
-        .sum()
-        .reset_index()
-    )
-    exog = np.column_stack([np.ones(len(cells)), cells[model].to_numpy(dtype=float)])
-    endog = cells[["_yes", "_no"]].to_numpy(dtype=float)
-    if np.linalg.matrix_rank(exog) < exog.shape[1]:
-        null = np.linalg.svd(exog)[2][-1][1:]
-        tied = [c for c, v in zip(model, null, strict=True) if abs(v) > 1e-8]
-        return _no_fit(
+    xx, xy = cross_products(table, [CONSTANT, *model], outcome)
+    tied = dependent(xx.sum(axis=0), model)
+    if tied:
+        return no_fit(
             "the criteria are linearly dependent among the complete cases (singular design: "
             f"{', '.join(tied)} carry the same information)"
         )
-    separating = _separation(exog, endog)
-    if separating is not None:
-        return _no_fit(
-            "the outcome is predicted exactly in part of the data (perfect or quasi-complete "
-            f"separation, involving {', '.join(model[j] for j in separating) or 'the intercept'})"
-        )
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", ModelWarning)
-        warnings.simplefilter("error", RuntimeWarning)
-        try:
-            fit = sm.GLM(endog, exog, family=sm.families.Binomial()).fit()
-        except (ModelWarning, RuntimeWarning, np.linalg.LinAlgError, ValueError) as failed:
-            return _no_fit(f"the fit failed ({type(failed).__name__}: {failed})")
-    params = np.asarray(fit.params, dtype=float)
-    if not getattr(fit, "converged", True):
-        return _no_fit("the fit did not converge")
-    if not np.isfinite(params).all():
-        return _no_fit("the fit gave non-finite estimates")
-    rate = special.expit(exog @ params)
-    if np.any((rate < MIN_FITTED_RATE) | (rate > 1 - MIN_FITTED_RATE)):
-        return _no_fit(
-            f"fitted rates within {MIN_FITTED_RATE:g} of 0 or 1: the data are at or next to "
-            "separation, where Wald intervals cannot be trusted"
-        )
-    # The information matrix at the estimates. statsmodels' IRLS takes its covariance
-    # from the weights of the step before the last, a hair away from the logit's.
-    weight = endog.sum(axis=1) * rate * (1 - rate)
     try:
-        bse = np.sqrt(np.diag(np.linalg.inv(exog.T @ (exog * weight[:, None]))))
+        fit = ols_from_moments(xx, xy, table[term(CONSTANT, CONSTANT)].to_numpy())
     except np.linalg.LinAlgError:
-        return _no_fit("the information matrix is singular")
-    if not (np.isfinite(bse).all() and (bse > 0).all()):
-        return _no_fit("the fit gave non-finite standard errors")
-    z = float(stats.norm.ppf(0.5 + level / 2))
-    with np.errstate(over="ignore"):
-        estimates = {
-            "odds_ratio": np.exp(params[1:]),
-            "ci_low": np.exp(params[1:] - z * bse[1:]),
-            "ci_high": np.exp(params[1:] + z * bse[1:]),
-            "p_value": 2 * stats.norm.sf(np.abs(params[1:] / bse[1:])),
+        return no_fit("the design is singular")
+    params, bse = fit.params, fit.bse
+    if not np.isfinite(params).all():
+        return no_fit("the fit gave non-finite estimates")
+    estimates = {"effect": params[1:]}
+    notes = []
+    if fit.clusters < MIN_CLUSTERS:
+        notes.append(
+            f"effects without intervals, p-values or significance: the complete cases lie in "
+            f"{fit.clusters} cell(s), and intervals need at least {MIN_CLUSTERS}; a wider "
+            "period or fewer filters gives intervals"
+        )
+    elif not (np.isfinite(bse).all() and (bse > 0).all()):
+        notes.append("effects without intervals: the cluster-robust variance is zero or undefined")
+    else:
+        t = float(stats.t.ppf(0.5 + level / 2, fit.clusters - 1))
+        estimates |= {
+            "ci_low": params[1:] - t * bse[1:],
+            "ci_high": params[1:] + t * bse[1:],
+            "p_value": 2 * stats.t.sf(np.abs(params[1:] / bse[1:]), fit.clusters - 1),
         }
     return _Fit(
-        {
-            name: dict(zip(model, map(float, values), strict=True))
-            for name, values in estimates.items()
-        },
+        model,
+        dropped,
+        {k: dict(zip(model, map(float, v), strict=True)) for k, v in estimates.items()},
         float(params[0]),
-        None,
+        notes,
     )
-
-
-def _separation(exog: np.ndarray, endog: np.ndarray) -> list[int] | None:
-    """The criteria of a separating direction, or None when the MLE exists.
-
-    Konis (2007): the maximum likelihood estimate is finite exactly when no
-    nonzero b has x·b >= 0 for every satisfied response and x·b <= 0 for
-    every other one; a linear program looks for one, b bounded to [-1, 1]."""
-    signs = np.concatenate(
-        [np.ones(int((endog[:, 0] > 0).sum())), -np.ones(int((endog[:, 1] > 0).sum()))]
-    )
-    rows = np.vstack([exog[endog[:, 0] > 0], exog[endog[:, 1] > 0]]) * signs[:, None]
-    solved = optimize.linprog(
-        -rows.sum(axis=0),
-        A_ub=-rows,
-        b_ub=np.zeros(len(rows)),
-        bounds=[(-1, 1)] * exog.shape[1],
-        method="highs",
-    )
-    if not solved.success or -solved.fun <= SEPARATION_TOLERANCE:
-        return None
-    return [j for j, v in enumerate(solved.x[1:]) if abs(v) > SEPARATION_TOLERANCE]
 
 
 def _rank(table: pd.DataFrame) -> list[int | None]:
-    """1 + the criteria strictly ahead: those whose interval lies above 1 come first,
-    then the rest; within each, the larger odds ratio first. No estimate, no rank."""
-    ratio = table["odds_ratio"].to_numpy(dtype=float)
-    above = (table["ci_low"].to_numpy(dtype=float) > 1).astype(int)
+    """1 + the criteria strictly ahead: those whose interval lies above 0 come first,
+    then the rest; within each, the larger effect first. No estimate, no rank."""
+    effect = table["effect"].to_numpy(dtype=float)
+    above = (table["ci_low"].to_numpy(dtype=float) > 0).astype(int)
     ranks: list[int | None] = []
     for i in range(len(table)):
-        if np.isnan(ratio[i]):
+        if np.isnan(effect[i]):
             ranks.append(None)
             continue
         ahead = sum(
             1
             for j in range(len(table))
-            if not np.isnan(ratio[j])
-            and (above[j] > above[i] or (above[j] == above[i] and ratio[j] > ratio[i]))
+            if not np.isnan(effect[j])
+            and (above[j] > above[i] or (above[j] == above[i] and effect[j] > effect[i]))
         )
         ranks.append(1 + ahead)
     return ranks
@@ -493,26 +413,31 @@ def _method(outcome: str, satisfied_from: int, level: float) -> list[str]:
     return [
         f"satisfied = rating {satisfied_from} or more; share satisfied of {outcome} and of "
         f"each criterion among the responses that answered it, {pct} Wilson score interval",
-        f"key drivers: one joint logistic regression of 'satisfied with {outcome}' on all "
-        "criteria together, each as its rating points (linear, per point) plus an intercept, "
-        "on the complete cases (responses that answered the outcome and every criterion in "
-        "the model); fitted by maximum likelihood as a binomial GLM on the counts per "
-        "covariate pattern, identical to the logit on the individual responses",
-        "odds_ratio: how the odds of being satisfied overall multiply per one point more on "
-        f"the criterion, the other criteria held equal; {pct} Wald interval and Wald z-test "
-        "p-value (not adjusted for the number of criteria); significant = the interval "
-        "excludes 1",
-        "rank: criteria whose interval lies wholly above 1 first, then the others; within "
-        "each, the larger odds ratio first (ties share a rank). Rank 1 is the criterion "
-        "whose one-point improvement goes with the largest rise in the odds of overall "
-        "satisfaction, the first candidate to fix; read it with its share satisfied (the "
-        "room left to improve)",
+        f"key drivers: one linear probability model (least squares) of 'satisfied with "
+        f"{outcome}' (1 or 0) on all criteria together, each as its rating points, plus an "
+        "intercept, on the complete cases (responses that answered the outcome and every "
+        "criterion); fitted exactly from the cross-product sums stored per cell, identical "
+        "to least squares on the individual responses",
+        "effect: the change in the chance of being satisfied overall (in proportion points, "
+        "0.05 = 5 percentage points) per one point more on the criterion, the other criteria "
+        "held equal; the linear probability model recovers average marginal effects close to "
+        "a logit's (Angrist & Pischke 2009, Mostly Harmless Econometrics, section 3.4.2)",
+        f"{pct} intervals and two-sided p-values (not adjusted for the number of criteria) "
+        "from a cluster-robust (CR1 sandwich) variance with the stored cells (month x agency "
+        "x service x channel) as clusters, robust to the unequal variance of a 0/1 outcome "
+        "and to correlation within a cell; Student t with (cells - 1) degrees of freedom "
+        "(Cameron & Miller 2015); no intervals with fewer than "
+        f"{MIN_CLUSTERS} cells; significant = the interval excludes 0",
+        "rank: criteria whose interval lies wholly above 0 first, then the others; within "
+        "each, the larger effect first (ties share a rank; by effect alone when there are "
+        "no intervals). Rank 1 is the criterion whose one-point improvement goes with the "
+        "largest rise in the chance of overall satisfaction, the first candidate to fix; "
+        "read it with its share satisfied (the room left to improve)",
         "associations in survey answers, not causal effects: raising a criterion's rating "
         "need not raise overall satisfaction; criteria that move together share their "
         "association and get wide intervals",
         f"no estimates with fewer than {MIN_EVENTS_PER_CRITERION} complete cases of the "
-        "rarer outcome (satisfied or not) per criterion in the model (Peduzzi et al. 1996), "
-        "with separation (found by linear programming, Konis 2007), a singular design or a "
-        "fit that does not converge; criteria nobody answered or without variation among "
-        "the complete cases are left out of the model, their shares kept",
+        "rarer outcome (satisfied or not) per criterion in the model (Peduzzi et al. 1996) "
+        "or with linearly dependent criteria; criteria nobody answered or without variation "
+        "among the complete cases are left out of the model, their shares kept",
     ]

@@ -393,10 +393,10 @@ def _drivers(result: DriversResult, min_count: int) -> DriversResult:
 
     Criteria are separate questions, not parts of one total, so nothing is
     complementary. A criterion answered by fewer than ``min_count`` keeps its label
-    only, and the model is fitted again without it: which responses are complete
-    cases, and whether a criterion varies, would otherwise depend on its withheld
-    answers. When the complete cases of that model are fewer than ``min_count`` no
-    estimate is published, nor the notes that count them.
+    only, and the model is fitted again without it. When the complete cases are fewer
+    than ``min_count`` no estimate is published, nor what was read from those cases
+    (which criteria entered the model and why not, the cells they lie in, the notes
+    that count them).
     """
 
     def few(n: Any) -> bool:
@@ -406,13 +406,18 @@ def _drivers(result: DriversResult, min_count: int) -> DriversResult:
     hidden = pd.to_numeric(result.criteria["n"], errors="coerce").fillna(0) < min_count
     labels = result.criteria.loc[hidden, ["criterion"]]
     shown_criteria = [c for c, h in zip(order, hidden, strict=True) if not h]
+    shares = result.shares[~result.shares["question"].isin(labels["criterion"])]
     if not hidden.any():
         shown = result
     elif shown_criteria:
+        # Complete cases answered every criterion, so with the stored sums a hidden
+        # criterion means fewer than min_count of them (the model is withheld below);
+        # the refit keeps the rule general and drops the hidden criterion's sums.
         shown = key_drivers(
             result.table,
             result.outcome,
             shown_criteria,
+            shares=shares,
             satisfied_from=result.satisfied_from,
             level=result.level,
         )
@@ -421,34 +426,35 @@ def _drivers(result: DriversResult, min_count: int) -> DriversResult:
             result,
             criteria=result.criteria.iloc[0:0],
             n_complete=None,  # type: ignore[arg-type]
-            table=result.table.drop(columns=order, errors="ignore"),
+            table=result.table.iloc[0:0, 0:0],
+            shares=shares,
         )
     criteria = shown.criteria.drop(columns="suppressed", errors="ignore")
     changes: dict[str, Any] = {}
     if few(shown.n_complete):
         criteria = criteria.astype(object)
-        criteria[list(MODEL_COLUMNS)] = None
+        criteria[[*MODEL_COLUMNS, "in_model", "note"]] = None
         changes |= {
             "n_complete": None,
             "complete_satisfied": None,
+            "clusters": None,
             "estimated": False,
             "intercept": None,
             "notes": [
                 f"no model estimate published: it would rest on fewer than {min_count} "
                 "complete cases"
             ],
+            "table": shown.table.iloc[0:0],
         }
     if few(shown.n_outcome):
         changes |= dict.fromkeys(
             ("n_outcome", "outcome_satisfied", "outcome_share", "outcome_ci_low", "outcome_ci_high")
         )
-    if few(shown.n_responses):
-        changes["n_responses"] = None
+        changes["shares"] = shown.shares[shown.shares["question"] != shown.outcome]
     return replace(
         shown,
         criteria=_with_withheld(criteria, labels, order),
         method=_methods(shown.method, min_count, labels["criterion"].tolist()),
-        table=shown.table if not few(shown.n_outcome) else shown.table.iloc[0:0],
         **changes,
     )
 

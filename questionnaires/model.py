@@ -126,6 +126,10 @@ class Questionnaire:
                 return question
         raise KeyError(qid)
 
+    def ratings(self) -> tuple[str, ...]:
+        """The ids of its rating questions, in order."""
+        return tuple(q.id for q in self.questions if q.kind == "rating")
+
     def visible(self, answers: Mapping[str, object]) -> list[Question]:
         """Questions asked given ``answers``; answers to hidden questions do not count."""
         shown: list[Question] = []

@@ -4,8 +4,8 @@
 locale, overall rating, reason set); ``MonthlyRating`` and ``MonthlyReason``
 sum those cells by month, agency and service. ``AnswerCell`` and
 ``MonthlyAnswer`` count every answer to every question of every
-questionnaire, and ``RatingPattern`` the joint ratings key-driver analysis
-needs. A response adds to all six in the transaction that stores it (the
+questionnaire, and ``DriverMoment`` the cross-product sums key-driver
+analysis needs. A response adds to all of them in the transaction that stores it (the
 submission writer and the bulk loader both call ``cell_counts`` then
 ``upserts``); ``rebuild`` recomputes them from the raw responses.
 
@@ -28,10 +28,20 @@ from zoneinfo import ZoneInfo
 from piccolo.engine.base import Engine
 from piccolo.engine.sqlite import SQLiteEngine
 
+from analysis.drivers import CONSTANT, moment_terms, term
+from questionnaires import QuestionnaireError, load_directory
 from survey_app.db.engine import write_transaction
-from survey_app.db.tables import Invitation, Response, ResponseCell, ResponseReason
+from survey_app.db.tables import (
+    MAX_CRITERIA,
+    MOMENT_SUMS,
+    Invitation,
+    QuestionnaireVersion,
+    Response,
+    ResponseCell,
+    ResponseReason,
+)
 from survey_app.lib.clock import local_day
-from survey_app.lib.settings import local_zone
+from survey_app.lib.settings import data_directories, local_zone
 
 DIMENSIONS = ("day", "agency", "service", "channel", "locale", "rating", "reasons")
 REASON_SEPARATOR = ","
@@ -52,11 +62,12 @@ ANSWER = (
 )
 MONTHLY_ANSWER = ("month", "agency", "service", "channel", "questionnaire_id", "question", "value")
 DAILY_ANSWER = ("day", "agency", "service", "questionnaire_id", "question", "value")
-PATTERN = ("month", "agency", "service", "channel", "questionnaire_id", "pattern")
+MOMENT = ("month", "agency", "service", "channel", "questionnaire_id", "variables")
+MOMENT_COLUMNS = tuple(f"s{i}" for i in range(MOMENT_SUMS))
 INVITATION = ("day", "agency", "service", "channel", "questionnaire_id")
 MONTHLY_INVITATION = ("month", "agency", "service", "channel", "questionnaire_id")
 ANSWERED = ""  # AnswerCell.value of a multiple choice: the responses that answered it
-PATTERN_SEPARATOR = ";"
+VARIABLE_SEPARATOR = ","
 # Among a response's structured answers, how many pieces of personal data were taken
 # out of its free text: a count, not an answer.
 REDACTED = "redacted"
@@ -99,22 +110,34 @@ def answer_values(answers: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
             yield question, str(answer)
 
 
-def rating_pattern(answers: Mapping[str, Any]) -> str | None:
-    """``overall=4;publicity=5``: every rating of a response, or None without any."""
-    ratings = sorted(
-        (question, answer)
-        for question, answer in answers.items()
-        if question != REDACTED and isinstance(answer, int) and not isinstance(answer, bool)
-    )
-    if not ratings:
+def moment_names(variables: str) -> list[str]:
+    """The term (``analysis.drivers.term``) each of ``s0``, ``s1``, ... holds in a
+    ``DriverMoment`` row of these ``variables``: the pairs of the constant, overall
+    and the other ratings in sorted order."""
+    criteria = sorted(set(variables.split(VARIABLE_SEPARATOR)) - {OVERALL})
+    names = [CONSTANT, OVERALL, *criteria]
+    return [term(a, b) for i, a in enumerate(names) for b in names[i:]]
+
+
+def driver_sums(answers: Mapping[str, Any], ratings: Iterable[str]) -> tuple[str, list[int]] | None:
+    """What a response adds to ``DriverMoment``: its variables key and sums, in the
+    order of ``moment_names``.
+
+    Only a complete case counts: one that rated ``overall`` and every other rating
+    question of its questionnaire version (``ratings``); otherwise None. Summing
+    cases with different answered sets would mix populations term by term. A
+    version with more than ``MAX_CRITERIA`` criteria has no sums.
+    """
+    asked = sorted(set(ratings))
+    if OVERALL not in asked or not 1 < len(asked) <= MAX_CRITERIA + 1:
         return None
-    return PATTERN_SEPARATOR.join(f"{question}={points}" for question, points in ratings)
-
-
-def parse_pattern(pattern: str) -> dict[str, int]:
-    """The ratings of a ``RatingPattern.pattern``."""
-    pairs = (item.partition("=") for item in pattern.split(PATTERN_SEPARATOR) if item)
-    return {question: int(points) for question, _, points in pairs}
+    points = {question: answers.get(question) for question in asked}
+    if any(not isinstance(p, int) or isinstance(p, bool) for p in points.values()):
+        return None
+    outcome = points.pop(OVERALL)
+    terms = moment_terms(OVERALL, outcome, points)  # type: ignore[arg-type]
+    variables = VARIABLE_SEPARATOR.join(asked)
+    return variables, [terms[name] for name in moment_names(variables)]
 
 
 @dataclass(frozen=True)
@@ -134,20 +157,23 @@ class CellInput:
     reasons: Iterable[str]
     questionnaire_id: str = ""
     answers: Mapping[str, Any] = field(default_factory=dict)
+    # The rating questions of its questionnaire version: a response that answered them
+    # all adds to the key-driver moments.
+    ratings: tuple[str, ...] = ()
 
 
 CellKey = tuple[dt.date, int, int, str, str, int, str]
 AnswerKey = tuple[dt.date, int, int, str, str, str, str, str]
-PatternKey = tuple[dt.date, int, int, str, str, str]
+MomentKey = tuple[dt.date, int, int, str, str, str]
 
 
 @dataclass
 class Cells:
-    """What a set of responses adds: to the rating cells, the answer cells and the patterns."""
+    """What a set of responses adds: to the rating cells, the answer cells and the moments."""
 
     ratings: Counter[CellKey] = field(default_factory=Counter)
     answers: Counter[AnswerKey] = field(default_factory=Counter)
-    patterns: Counter[PatternKey] = field(default_factory=Counter)
+    moments: dict[MomentKey, list[int]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.ratings or self.answers)
@@ -165,9 +191,13 @@ class Cells:
         where = (r.agency, r.service, r.channel)
         for question, value in answer_values(answers):
             self.answers[(day, *where, r.locale, r.questionnaire_id, question, value)] += times
-        pattern = rating_pattern(answers)
-        if pattern is not None:
-            self.patterns[(day.replace(day=1), *where, r.questionnaire_id, pattern)] += times
+        complete = driver_sums(answers, r.ratings)
+        if complete is not None:
+            variables, sums = complete
+            key = (day.replace(day=1), *where, r.questionnaire_id, variables)
+            total = self.moments.setdefault(key, [0] * MOMENT_SUMS)
+            for i, value in enumerate(sums):
+                total[i] += value * times
 
 
 def cell_counts(responses: Iterable[CellInput]) -> Cells:
@@ -181,27 +211,29 @@ def cell_counts(responses: Iterable[CellInput]) -> Cells:
 
 
 def _upsert_sql(
-    table: str, dimensions: tuple[str, ...], sqlite: bool, count: str = "responses"
+    table: str, dimensions: tuple[str, ...], sqlite: bool, counts: tuple[str, ...] = ("responses",)
 ) -> str:
     """Add to existing rows, create missing ones (``ON CONFLICT`` on both engines)."""
-    names = ", ".join((*dimensions, count))
-    n = len(dimensions) + 1
+    names = ", ".join((*dimensions, *counts))
+    n = len(dimensions) + len(counts)
     marks = ", ".join("?" * n) if sqlite else ", ".join(f"${i}" for i in range(1, n + 1))
+    added = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in counts)
     # Every piece is a constant of this module; values are bound parameters.
     return (
         f"INSERT INTO {table} ({names}) VALUES ({marks}) "
-        f"ON CONFLICT ({', '.join(dimensions)}) "
-        f"DO UPDATE SET {count} = {table}.{count} + excluded.{count}"
+        f"ON CONFLICT ({', '.join(dimensions)}) DO UPDATE SET {added}"
     )
 
 
-def _rows(counter: Counter, sqlite: bool) -> list[tuple]:
-    """``(*key, n)`` sorted, so that concurrent writers lock the rows they share in the
-    same order; SQLite stores a day as its ISO text, PostgreSQL as a date."""
-    ordered = sorted(counter.items())
-    if sqlite:
-        return [(key[0].isoformat(), *key[1:], n) for key, n in ordered]
-    return [(*key, n) for key, n in ordered]
+def _rows(counter: Mapping[tuple, int | list[int]], sqlite: bool) -> list[tuple]:
+    """``(*key, n)`` (or ``(*key, *sums)``) sorted, so that concurrent writers lock the
+    rows they share in the same order; SQLite stores a day as its ISO text, PostgreSQL
+    as a date."""
+    rows = []
+    for key, n in sorted(counter.items()):
+        day = key[0].isoformat() if sqlite else key[0]
+        rows.append((day, *key[1:], *(n if isinstance(n, list) else (n,))))
+    return rows
 
 
 InvitationKey = tuple[dt.date, int, int, str, str]
@@ -217,11 +249,11 @@ def invitation_upserts(
         monthly[(day.replace(day=1), *rest)] += n
     return [
         (
-            _upsert_sql("invitation_cell", INVITATION, sqlite, "invitations"),
+            _upsert_sql("invitation_cell", INVITATION, sqlite, ("invitations",)),
             _rows(invitations, sqlite),
         ),
         (
-            _upsert_sql("monthly_invitation", MONTHLY_INVITATION, sqlite, "invitations"),
+            _upsert_sql("monthly_invitation", MONTHLY_INVITATION, sqlite, ("invitations",)),
             _rows(monthly, sqlite),
         ),
     ]
@@ -242,7 +274,7 @@ async def count_invitation(
 
 
 def upserts(cells: Cells, sqlite: bool) -> list[tuple[str, list[tuple]]]:
-    """(statement, parameter rows) adding ``cells`` to the six tables; for ``executemany``.
+    """(statement, parameter rows) adding ``cells`` to the cell tables; for ``executemany``.
 
     SQLite stores a day as its ISO text, PostgreSQL as a date.
     """
@@ -268,13 +300,16 @@ def upserts(cells: Cells, sqlite: bool) -> list[tuple[str, list[tuple]]]:
         ("answer_cell", ANSWER, cells.answers),
         ("monthly_answer", MONTHLY_ANSWER, monthly_answer),
         ("daily_answer", DAILY_ANSWER, daily_answer),
-        ("rating_pattern", PATTERN, cells.patterns),
     ]
-    return [
+    found = [
         (_upsert_sql(table, dimensions, sqlite), _rows(counter, sqlite))
         for table, dimensions, counter in statements
         if counter
     ]
+    if cells.moments:
+        sql = _upsert_sql("driver_moment", MOMENT, sqlite, MOMENT_COLUMNS)
+        found.append((sql, _rows(cells.moments, sqlite)))
+    return found
 
 
 CELL_TABLES = (
@@ -284,7 +319,7 @@ CELL_TABLES = (
     "answer_cell",
     "monthly_answer",
     "daily_answer",
-    "rating_pattern",
+    "driver_moment",
     "invitation_cell",
     "monthly_invitation",
 )
@@ -316,8 +351,9 @@ async def count_responses(
     ``progress`` is told how many responses each batch counted."""
     zone = zone or local_zone()
     cells = Cells()
+    ratings = await rating_questions()
     columns = ("submitted_at", "agency", "service", "channel", "locale", "questionnaire_id")
-    async for rows in in_batches(Response, *columns, "overall", "answers"):
+    async for rows in in_batches(Response, *columns, "questionnaire_version", "overall", "answers"):
         first, last = rows[0]["id"], rows[-1]["id"]
         ticked: dict[int, list[str]] = {}
         for row in await ResponseReason.select(
@@ -338,11 +374,36 @@ async def count_responses(
                 reasons=reasons,
                 questionnaire_id=row["questionnaire_id"],
                 answers=stored,
+                ratings=ratings.get((row["questionnaire_id"], row["questionnaire_version"]), ()),
             )
             cells.add(cell, local_day(row["submitted_at"], zone))
         if progress is not None:
             progress(len(rows))
     return cells
+
+
+async def rating_questions() -> dict[tuple[str, int], tuple[str, ...]]:
+    """The rating questions of each questionnaire version, by (id, version): those of
+    ``SURVEY_QUESTIONNAIRE_DIR``, and of every version ever served as stored when it
+    was first served (a file may since have changed or gone; the stored one holds)."""
+    try:
+        on_disk = load_directory(data_directories()[0]).values()
+    except QuestionnaireError:
+        on_disk = []  # the server refuses to start on them; the stored ones still hold
+    found = {(q.id, q.version): q.ratings() for q in on_disk}
+    rows = await QuestionnaireVersion.select(
+        QuestionnaireVersion.questionnaire_id,
+        QuestionnaireVersion.version,
+        QuestionnaireVersion.definition,
+    )
+    for row in rows:
+        definition = row["definition"]
+        if isinstance(definition, str):
+            definition = json.loads(definition)
+        found[row["questionnaire_id"], row["version"]] = tuple(
+            q["id"] for q in definition.get("questions", ()) if q.get("kind") == "rating"
+        )
+    return found
 
 
 async def count_invitations(zone: ZoneInfo | None = None) -> Counter[InvitationKey]:

@@ -13,6 +13,7 @@ from enum import StrEnum
 from piccolo.apps.user.tables import BaseUser
 from piccolo.columns import (
     JSON,
+    BigInt,
     Boolean,
     Date,
     ForeignKey,
@@ -23,7 +24,7 @@ from piccolo.columns import (
     Timestamptz,
     Varchar,
 )
-from piccolo.table import Table
+from piccolo.table import Table, create_table_class
 from piccolo_api.session_auth.tables import SessionsBase
 
 
@@ -275,23 +276,34 @@ class DailyAnswer(Table):
     responses = Integer(default=0)
 
 
-class RatingPattern(Table):
-    """Responses per local month, cell and pattern of ratings, for key-driver analysis.
+# The cross-product sums a driver-moment row holds: every pair (squares included) of
+# the constant, the overall outcome and up to 10 criteria, (12 * 13) / 2.
+MAX_CRITERIA = 10
+MOMENT_SUMS = (MAX_CRITERIA + 2) * (MAX_CRITERIA + 3) // 2
 
-    ``pattern`` lists every rating a response gave, ``question=points`` sorted
-    by question and joined by ';' (e.g. ``overall=4;publicity=5``); a response
-    with no rating has none. A logistic regression of one
-    rating on the others needs exactly these counts (the joint distribution),
-    whatever the number of responses.
-    """
+DriverMoment = create_table_class(
+    "DriverMoment",
+    class_members={
+        "__doc__": """Cross-product sums per local month, cell and questionnaire version's
+        rating questions, for key-driver analysis.
 
-    month = Date()
-    agency = ForeignKey(references=Agency, on_delete=OnDelete.restrict, null=False)
-    service = ForeignKey(references=Service, on_delete=OnDelete.restrict, null=False)
-    channel = Varchar(length=16, choices=Channel)
-    questionnaire_id = Varchar(length=64)
-    pattern = Varchar(length=1000, default="")
-    responses = Integer(default=0)
+        A response that rated every rating question of its questionnaire version
+        (``variables``: their ids, sorted and joined by ',') adds to ``s0``, ``s1``, ...
+        the product of each pair of its variables: the constant 1, ``overall`` as 1
+        when satisfied else 0, and each criterion's points, in the order of
+        ``cells.moment_names`` (``s0`` counts the responses). One row per cell
+        whatever the number of responses; the linear probability model with cells
+        as clusters is exact from them.
+        """,
+        "month": Date(),
+        "agency": ForeignKey(references=Agency, on_delete=OnDelete.restrict, null=False),
+        "service": ForeignKey(references=Service, on_delete=OnDelete.restrict, null=False),
+        "channel": Varchar(length=16, choices=Channel),
+        "questionnaire_id": Varchar(length=64),
+        "variables": Varchar(length=1000, default=""),
+        **{f"s{i}": BigInt(default=0) for i in range(MOMENT_SUMS)},
+    },
+)
 
 
 class InvitationCell(Table):
@@ -369,7 +381,7 @@ SURVEY_TABLES: list[type[Table]] = [
     AnswerCell,
     MonthlyAnswer,
     DailyAnswer,
-    RatingPattern,
+    DriverMoment,
     InvitationCell,
     MonthlyInvitation,
     StaffRole,
@@ -383,7 +395,7 @@ CELL_TABLES: tuple[type[Table], ...] = (
     AnswerCell,
     MonthlyAnswer,
     DailyAnswer,
-    RatingPattern,
+    DriverMoment,
     InvitationCell,
     MonthlyInvitation,
 )

@@ -282,26 +282,30 @@ class StatisticsController(Controller):
         ] = None,
         format: FromQuery[str] = "json",
     ) -> Response[Any]:
-        """For each other rating question of a questionnaire (its criteria), the odds
-        ratio of a satisfied outcome per point of that criterion in a logistic regression
-        on all of them, with its 95% interval, and the criterion's own share satisfied;
-        ranked so the criterion to fix first comes first."""
+        """For each other rating question of a questionnaire (its criteria), how much
+        the chance of a satisfied overall rating rises per point of that criterion, the
+        others held equal (a linear probability model on all of them, exact from the
+        cells), with its 95% cluster-robust interval, and the criterion's own share
+        satisfied; ranked so the criterion to fix first comes first."""
         fmt = check_format(format)
         if filters.questionnaire is None:
             raise ValidationException(
                 detail="key drivers are computed within one questionnaire: give questionnaire=ID"
             )
         scope = _scope(ctx, filters, outcome, RATING_KINDS)
+        if scope.question != OVERALL:
+            raise ValidationException(
+                detail=f"key drivers take the overall question as the outcome, not "
+                f"{scope.question!r}: leave out outcome or give outcome=overall"
+            )
         criteria = _criteria(ctx, filters.questionnaire, scope.question)
         about = {"outcome": scope.question, "question": scope.to_dict()}
         try:
-            patterns = await counts.rating_patterns(filters, scope)
+            moments = await counts.driver_moments(filters, scope, criteria)
+            shares = await counts.rating_shares(filters, scope, [scope.question, *criteria])
         except FilterError as error:
             raise ValidationException(detail=str(error)) from error
-        for column in (scope.question, *criteria, "count"):
-            if column not in patterns:
-                patterns[column] = pd.Series(dtype="float64")
-        result = analysis.suppress(analysis.key_drivers(patterns, scope.question, criteria))
+        result = analysis.suppress(analysis.key_drivers(moments, scope.question, criteria, shares))
         ranked = result.criteria.sort_values("rank", kind="stable", na_position="last")
         published = {k: v for k, v in result.to_dict().items() if k not in ("criteria", "method")}
         body = (

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import operator
 from collections import Counter
 from typing import Any
@@ -22,24 +23,27 @@ from typing import Any
 import pandas as pd
 from piccolo.query.functions.aggregate import Sum
 
+from analysis.drivers import CONSTANT, term
 from survey_app.db.cells import (
     ANSWERED,
     ANY_REASON,
+    MOMENT_COLUMNS,
     OVERALL,
     REASON_SEPARATOR,
     REASONS,
-    parse_pattern,
+    VARIABLE_SEPARATOR,
+    moment_names,
 )
 from survey_app.db.tables import (
     Agency,
     AnswerCell,
     DailyAnswer,
+    DriverMoment,
     InvitationCell,
     MonthlyAnswer,
     MonthlyInvitation,
     MonthlyRating,
     MonthlyReason,
-    RatingPattern,
     ResponseCell,
     Service,
 )
@@ -141,7 +145,7 @@ CHANNEL_TABLES = (
     ResponseCell,
     AnswerCell,
     MonthlyAnswer,
-    RatingPattern,
+    DriverMoment,
     InvitationCell,
     MonthlyInvitation,
 )
@@ -149,11 +153,19 @@ LOCALE_TABLES = (ResponseCell, AnswerCell)
 
 
 async def cell_filters(
-    filters: Filters, table: Any = ResponseCell, scope: Scope | None = None, question: str = ""
+    filters: Filters,
+    table: Any = ResponseCell,
+    scope: Scope | None = None,
+    question: str = "",
+    questions: list[str] | None = None,
 ) -> Any:
     """Conditions on ``table`` (day cells or a monthly table) for ``filters``, and for
-    the question of ``scope`` (else ``question``) and its questionnaires."""
-    count = table.invitations if table in (InvitationCell, MonthlyInvitation) else table.responses
+    ``questions``, else the question of ``scope``, else ``question``, and for the
+    questionnaires of ``scope``."""
+    if table in (InvitationCell, MonthlyInvitation):
+        count = table.invitations
+    else:
+        count = table.s0 if table is DriverMoment else table.responses
     conditions = [count > 0]
     if filters.agency:
         conditions.append(table.agency == await id_of(Agency, filters.agency))
@@ -165,7 +177,9 @@ async def cell_filters(
         conditions.append(table.channel == filters.channel)
     if filters.locale and table in LOCALE_TABLES:
         conditions.append(table.locale == filters.locale)
-    if table in ANSWER_TABLES:
+    if table in ANSWER_TABLES and questions is not None:
+        conditions.append(table.question.is_in(questions))
+    elif table in ANSWER_TABLES:
         conditions.append(table.question == (scope.question if scope else question))
     if scope is not None and scope.questionnaires is not None:
         conditions.append(table.questionnaire_id.is_in(list(scope.questionnaires)))
@@ -356,9 +370,7 @@ def period_table(daily: pd.DataFrame, period: str, by_agency: bool = False) -> p
     return _roll_up(frame, ["agency", "period"] if by_agency else ["period"])
 
 
-async def rating_patterns(filters: Filters, scope: Scope) -> pd.DataFrame:
-    """One row per pattern of ratings given to the scope's questionnaire, a column per
-    rating question (missing where not answered) and ``count``. Whole months only."""
+def _drivers_filters(filters: Filters) -> None:
     if filters.locale:
         raise FilterError("key drivers are not counted by language: leave out locale")
     if not _whole_months(filters):
@@ -366,9 +378,66 @@ async def rating_patterns(filters: Filters, scope: Scope) -> pd.DataFrame:
             "key drivers are counted by whole months: give 'from' as a month's first day "
             "and 'to' as a month's last day"
         )
-    sums = await _sum(RatingPattern, filters, "pattern", scope=scope)
-    rows = [
-        {**parse_pattern(pattern), "count": int(n)}
-        for pattern, n in zip(sums["pattern"], sums["count"], strict=True)
-    ]
-    return pd.DataFrame(rows)
+
+
+async def driver_moments(filters: Filters, scope: Scope, criteria: list[str]) -> pd.DataFrame:
+    """One row per cell (month, agency, service, channel) of the scope's questionnaire,
+    a column per cross-product term of the outcome and ``criteria``, summed over the
+    responses that rated them all (``analysis.key_drivers``' moments). Whole months only.
+    """
+    _drivers_filters(filters)
+    variables = [CONSTANT, scope.question, *criteria]
+    terms = sorted({term(a, b) for i, a in enumerate(variables) for b in variables[i:]})
+    cell = ["month", "agency", "service", "channel"]
+    rows = await DriverMoment.select(
+        *(getattr(DriverMoment, name) for name in (*cell, "variables", *MOMENT_COLUMNS))
+    ).where(await cell_filters(filters, DriverMoment, scope))
+    wanted = set(variables[1:])
+    parts = []
+    for key, group in itertools.groupby(
+        sorted(rows, key=operator.itemgetter("variables")), key=operator.itemgetter("variables")
+    ):
+        # A questionnaire version that does not ask every criterion has other complete
+        # cases: its cells are left out, those of versions that ask more are kept.
+        if not wanted <= set(key.split(VARIABLE_SEPARATOR)):
+            continue
+        column = dict(zip(moment_names(key), MOMENT_COLUMNS, strict=False))
+        group = list(group)
+        parts.append(
+            pd.DataFrame(
+                {
+                    **{name: [row[name] for row in group] for name in cell},
+                    **{t: [row[column[t]] for row in group] for t in terms},
+                }
+            )
+        )
+    if not parts:
+        return pd.DataFrame(columns=terms, dtype="int64")
+    return pd.concat(parts).groupby(cell, sort=False)[terms].sum().reset_index(drop=True)
+
+
+async def rating_shares(filters: Filters, scope: Scope, questions: list[str]) -> pd.DataFrame:
+    """``question, n, satisfied``: of every response to the scope's questionnaire, those
+    that rated each of ``questions`` and those that rated it 4 or 5. Whole months only."""
+    _drivers_filters(filters)
+    table = MonthlyAnswer
+    rows = (
+        await table.select(table.question, table.value, Sum(table.responses, alias="count"))
+        .where(await cell_filters(filters, table, scope, questions=questions))
+        .group_by(table.question, table.value)
+    )
+    n: Counter[str] = Counter()
+    satisfied: Counter[str] = Counter()
+    for row in rows:
+        if not row["value"].isdigit():
+            continue
+        n[row["question"]] += row["count"]
+        if int(row["value"]) >= SATISFIED_FROM:
+            satisfied[row["question"]] += row["count"]
+    return pd.DataFrame(
+        {
+            "question": questions,
+            "n": [n[q] for q in questions],
+            "satisfied": [satisfied[q] for q in questions],
+        }
+    )

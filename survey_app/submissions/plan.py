@@ -278,6 +278,7 @@ def _write(items: list[_Accepted], now: dt.datetime) -> Generator[Step, Any, Non
             reasons=item.values.get(REASONS) or (),  # type: ignore[arg-type]
             questionnaire_id=item.questionnaire.id,
             answers={**item.extras, **item.values},
+            ratings=item.questionnaire.ratings(),
         )
         for item in items
     )

@@ -21,17 +21,17 @@ import pandas as pd
 import pytest
 
 import analysis
-from questionnaires import DEFAULT_QUESTIONNAIRE_ID
+from questionnaires import DEFAULT_QUESTIONNAIRE_ID, load_directory
 from survey_app.agencies import directory
 from survey_app.auth import apikeys
 from survey_app.db import cells as rollup
 from survey_app.db.tables import (
     AnswerCell,
     DailyAnswer,
+    DriverMoment,
     Invitation,
     InvitationCell,
     MonthlyAnswer,
-    RatingPattern,
     Response,
     ResponseReason,
     Role,
@@ -128,12 +128,17 @@ async def stored() -> list[dict]:
     return rows
 
 
+# The rating questions of each shipped questionnaire: a response that rated them all
+# adds to the key-driver moments.
+RATINGS = {qid: q.ratings() for qid, q in load_directory().items()}
+
+
 def grouped_answers(responses: list[dict]) -> tuple[Counter, Counter, Counter, Counter]:
     """The four answer tables, counted here from the raw responses."""
     day_cells: Counter = Counter()
     months: Counter = Counter()
     days: Counter = Counter()
-    patterns: Counter = Counter()
+    moments: Counter = Counter()
     for r in responses:
         day = r["submitted_at"].astimezone(local_zone()).date()
         month = day.replace(day=1)
@@ -144,11 +149,15 @@ def grouped_answers(responses: list[dict]) -> tuple[Counter, Counter, Counter, C
                 day_cells[(day, *where, r["locale"], r["questionnaire_id"], qid, str(v))] += 1
                 months[(month, *where, r["questionnaire_id"], qid, str(v))] += 1
                 days[(day, *where[:2], r["questionnaire_id"], qid, str(v))] += 1
-        ratings = sorted((q, v) for q, v in r["answers"].items() if isinstance(v, int))
-        if ratings:
-            text = ";".join(f"{q}={v}" for q, v in ratings)
-            patterns[(month, *where, r["questionnaire_id"], text)] += 1
-    return day_cells, months, days, patterns
+        asked = RATINGS[r["questionnaire_id"]]
+        if len(asked) > 1 and all(isinstance(r["answers"].get(q), int) for q in asked):
+            criteria = {q: r["answers"][q] for q in asked if q != "overall"}
+            variables = ",".join(sorted(asked))
+            terms = analysis.moment_terms("overall", r["answers"]["overall"], criteria)
+            for name, product in terms.items():
+                if product:
+                    moments[(month, *where, r["questionnaire_id"], variables, name)] += product
+    return day_cells, months, days, moments
 
 
 async def answer_tables() -> tuple[Counter, Counter, Counter, Counter]:
@@ -186,7 +195,15 @@ async def answer_tables() -> tuple[Counter, Counter, Counter, Counter]:
             "question",
             "value",
         ),
-        counter(await RatingPattern.select(), "month", *common, "questionnaire_id", "pattern"),
+        Counter(
+            {
+                (as_day(row["month"]), *(row[n] for n in common), *key, name): row[f"s{i}"]
+                for row in await DriverMoment.select()
+                for key in [(row["questionnaire_id"], row["variables"])]
+                for i, name in enumerate(rollup.moment_names(row["variables"]))
+                if row[f"s{i}"]
+            }
+        ),
     )
 
 
@@ -215,8 +232,9 @@ def test_answer_cells_equal_a_count_of_the_stored_answers_and_rebuild(live, answ
     assert stored_cells == counted
 
     # Damaged cells are recounted from the responses.
-    for table in (AnswerCell, MonthlyAnswer, DailyAnswer, RatingPattern):
+    for table in (AnswerCell, MonthlyAnswer, DailyAnswer):
         live.run(table.update({table.responses: 7}, force=True))
+    live.run(DriverMoment.update({DriverMoment.s1: 7}, force=True))
     assert live.run(answer_tables()) != expected
     live.run(InvitationCell.update({InvitationCell.invitations: 3}, force=True))
     live.run(rollup.rebuild(Response._meta.db))
@@ -369,11 +387,20 @@ def test_trend_of_a_criterion(live, http, answered):
 @pytest.fixture
 def many_dossiers(live, http):
     """400 dossier evaluations through the API, few criteria skipped: enough complete
-    cases for the regression (10 of each outcome per criterion)."""
+    cases for the regression (10 of each outcome per criterion), in 12 cells (4
+    services by 3 channels), the clusters of its intervals."""
     portal = live.run(make_portal("MOJ", "MOJ-1"))
-    live.run(directory.assign_questionnaire(DOSSIER, service_code="MOJ-1"))
+    services = ["MOJ-1", "MOJ-2", "MOJ-3", "MOJ-4"]
+    for code in services[1:]:
+        live.run(directory.add_service(code, "MOJ", f"Dịch vụ {code}", {"en": code}, True))
+    live.run(directory.assign_questionnaire(DOSSIER, agency_code="MOJ"))
     rng = random.Random(7)
-    tokens = [invite(http, portal, f"D-{i}")["token"] for i in range(400)]
+    tokens = [
+        invite(http, portal, f"D-{i}", service=services[i % 4], channel=CHANNELS[i // 4 % 3])[
+            "token"
+        ]
+        for i in range(400)
+    ]
     bodies = [{"token": t, "answers": dossier_answers(rng, skip=0.03)} for t in tokens]
 
     def submit(body: dict) -> int:
@@ -388,15 +415,31 @@ def many_dossiers(live, http):
 
 def test_drivers_match_a_regression_on_the_stored_answers(live, http, many_dossiers):
     answered = many_dossiers
-    responses = live.run(stored())
-    patterns = Counter()
+    responses = [r for r in live.run(stored()) if r["questionnaire_id"] == DOSSIER]
+    # The moments and shares, counted here from the raw answers: a cell is a cluster.
+    cells: dict[tuple, Counter] = {}
     for r in responses:
-        if r["questionnaire_id"] == DOSSIER:
-            patterns[tuple(r["answers"].get(q) for q in ["overall", *CRITERIA])] += 1
-    frame = pd.DataFrame(
-        [(*key, n) for key, n in patterns.items()], columns=["overall", *CRITERIA, "count"]
+        given = [r["answers"].get(q) for q in ["overall", *CRITERIA]]
+        if all(isinstance(v, int) for v in given):
+            cell = cells.setdefault((r["service"], r["channel"]), Counter())
+            cell.update(
+                analysis.moment_terms(
+                    "overall", given[0], dict(zip(CRITERIA, given[1:], strict=True))
+                )
+            )
+    assert len(cells) == 12
+    moments = pd.DataFrame(list(cells.values())).fillna(0)
+    shares = pd.DataFrame(
+        [
+            {
+                "question": q,
+                "n": sum(isinstance(r["answers"].get(q), int) for r in responses),
+                "satisfied": sum(r["answers"].get(q, 0) >= 4 for r in responses),
+            }
+            for q in ["overall", *CRITERIA]
+        ]
     )
-    expected = analysis.suppress(analysis.key_drivers(frame, "overall", CRITERIA))
+    expected = analysis.suppress(analysis.key_drivers(moments, "overall", CRITERIA, shares))
     got = http.get(
         "/api/v1/stats/drivers", params={"questionnaire": DOSSIER}, headers=answered["auth"]
     )
@@ -404,15 +447,17 @@ def test_drivers_match_a_regression_on_the_stored_answers(live, http, many_dossi
     body = got.json()
     assert expected.estimated
     assert body["n_complete"] == expected.n_complete
-    assert body["n_responses"] == expected.n_responses == 400
+    assert body["n_outcome"] == expected.n_outcome == 400
+    assert body["clusters"] == 12
     rows = {row["criterion"]: row for row in body["criteria"]}
     assert set(rows) == set(CRITERIA)
     for row in expected.criteria.to_dict(orient="records"):
         got_row = rows[row["criterion"]]
         assert got_row["n"] == row["n"]
-        if pd.notna(row["odds_ratio"]):
-            assert got_row["odds_ratio"] == pytest.approx(row["odds_ratio"])
-            assert got_row["ci_low"] == pytest.approx(row["ci_low"])
+        assert got_row["share_satisfied"] == pytest.approx(row["share_satisfied"])
+        assert got_row["effect"] == pytest.approx(row["effect"])
+        assert got_row["ci_low"] == pytest.approx(row["ci_low"])
+        assert got_row["p_value"] == pytest.approx(row["p_value"])
     # Listed in rank order; the two criteria the simulated citizens weigh lead.
     ranks = [row["rank"] for row in body["criteria"] if row["rank"] is not None]
     assert ranks == sorted(ranks)
@@ -426,7 +471,7 @@ def test_drivers_match_a_regression_on_the_stored_answers(live, http, many_dossi
         headers=answered["auth"],
     )
     assert csv_answer.status_code == 200
-    assert "odds_ratio" in csv_answer.text.splitlines()[0]
+    assert "effect" in csv_answer.text.splitlines()[0]
 
 
 def test_microdata_of_one_questionnaire_has_a_column_per_question(live, http, answered):

@@ -21,9 +21,10 @@ from collections.abc import Callable, Iterable, Sequence
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
 
-from survey_app.db.bulk.columns import CHUNK, Columns, Synthetic, Unanswered
+from survey_app.db.bulk.columns import CHUNK, Columns, Served, Synthetic, Unanswered
 from survey_app.db.bulk.postgres import load_postgres
 from survey_app.db.bulk.sqlite import load_sqlite
+from survey_app.db.cells import rating_questions
 from survey_app.db.tables import Response
 
 __all__ = ["CHUNK", "Columns", "Synthetic", "Unanswered", "insert_columns", "insert_responses"]
@@ -53,8 +54,14 @@ async def insert_columns(
     ``chunks`` may be a generator: only one chunk is in memory at a time.
     """
     engine = Response._meta.db
+    ratings = {
+        qid: asked
+        for (qid, version), asked in (await rating_questions()).items()
+        if version == questionnaire_version
+    }
+    served = Served(questionnaire_version, ratings)
     if isinstance(engine, SQLiteEngine):
-        return load_sqlite(engine, chunks, questionnaire_version, progress)
+        return load_sqlite(engine, chunks, served, progress)
     if isinstance(engine, PostgresEngine):  # CockroachEngine included, branched inside
-        return await load_postgres(engine, chunks, questionnaire_version, progress)
+        return await load_postgres(engine, chunks, served, progress)
     raise TypeError(f"bulk loading does not support {type(engine).__name__}")

@@ -118,6 +118,15 @@ class Unanswered:
 
 
 @dataclass(frozen=True)
+class Served:
+    """What the loaded responses answered: the questionnaire version, and the rating
+    questions of each questionnaire at that version (for the key-driver moments)."""
+
+    version: int
+    ratings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Columns:
     """A chunk of responses stored column by column, as generators produce them.
 
@@ -214,7 +223,9 @@ def random_transaction_keys(count: int) -> list[str]:
     return sorted(_random_texts(count, KEY_BYTES, bytes.hex))
 
 
-def cell_upserts(chunk: Columns, sqlite: bool) -> list[tuple[str, list[tuple]]]:
+def cell_upserts(
+    chunk: Columns, ratings: Mapping[str, tuple[str, ...]], sqlite: bool
+) -> list[tuple[str, list[tuple]]]:
     """``cells.upserts`` of the chunk and the cells of its invitations, each in key order so
     its unique index is walked in order."""
     invited = Counter(
@@ -228,12 +239,12 @@ def cell_upserts(chunk: Columns, sqlite: bool) -> list[tuple[str, list[tuple]]]:
         )
     )
     return [
-        *upserts(_cells(chunk), sqlite=sqlite),
+        *upserts(_cells(chunk, ratings), sqlite=sqlite),
         *invitation_upserts(invited, sqlite=sqlite),
     ]
 
 
-def _cells(chunk: Columns) -> Cells:
+def _cells(chunk: Columns, ratings: Mapping[str, tuple[str, ...]]) -> Cells:
     """The chunk's cells, counted as ``cells.cell_counts`` counts them (each distinct
     response is added once, times how often it occurs)."""
     same = Counter(
@@ -266,6 +277,7 @@ def _cells(chunk: Columns) -> Cells:
             reasons=reasons,
             questionnaire_id=questionnaire,
             answers=parsed[text],
+            ratings=ratings.get(questionnaire, ()),
         )
         cells.add(response, day, times=n)
     return cells

@@ -21,6 +21,7 @@ from survey_app.db.bulk.columns import (
     REASON_COLUMNS,
     RESPONSE_COLUMNS,
     Columns,
+    Served,
     cell_upserts,
     invitation_rows,
     random_tokens,
@@ -82,7 +83,7 @@ def _pg_timestamps(us: np.ndarray) -> list[dt.datetime]:
 async def load_postgres(
     engine: PostgresEngine,
     chunks: Iterable[Columns],
-    version: int,
+    served: Served,
     progress: Callable[[int], None] | None,
 ) -> int:
     """Several writers take the chunks in turn, so the server works on one
@@ -95,7 +96,7 @@ async def load_postgres(
     shared = iter(chunks)  # one iterator: each chunk goes to exactly one writer
     async with asyncio.TaskGroup() as group:
         writers = [
-            group.create_task(_postgres_writer(engine, shared, version, progress))
+            group.create_task(_postgres_writer(engine, shared, served, progress))
             for _ in range(POSTGRES_WRITERS)
         ]
     return sum(writer.result() for writer in writers)
@@ -104,7 +105,7 @@ async def load_postgres(
 async def _postgres_writer(
     engine: PostgresEngine,
     chunks: Iterator[Columns],
-    version: int,
+    served: Served,
     progress: Callable[[int], None] | None,
 ) -> int:
     connection = await asyncpg.connect(engine.config["dsn"])
@@ -118,7 +119,7 @@ async def _postgres_writer(
         for chunk in chunks:
             if not chunk.invitations:
                 continue
-            await _store_postgres_chunk(loader, chunk, version)
+            await _store_postgres_chunk(loader, chunk, served)
             added += len(chunk)
             if progress:
                 progress(len(chunk))
@@ -127,14 +128,14 @@ async def _postgres_writer(
     return added
 
 
-async def _store_postgres_chunk(loader: _PostgresLoader, chunk: Columns, version: int) -> None:
+async def _store_postgres_chunk(loader: _PostgresLoader, chunk: Columns, served: Served) -> None:
     n, invited = len(chunk), chunk.invitations
     tokens, keys = random_tokens(invited), random_transaction_keys(invited)
     created_us = chunk.invitation_times_us()
     created = _pg_timestamps(created_us)
     expires = _pg_timestamps(created_us + EXPIRY_US)
     submitted = created[:n]  # the answered invitations come first, created when answered
-    cells = cell_upserts(chunk, sqlite=False)
+    cells = cell_upserts(chunk, served.ratings, sqlite=False)
     async with loader.connection.transaction():
         invitation_ids = await loader.reserve_ids("invitation", invited)
         response_ids = await loader.reserve_ids("response", n)
@@ -146,7 +147,7 @@ async def _store_postgres_chunk(loader: _PostgresLoader, chunk: Columns, version
         await loader.write(
             "response",
             RESPONSE_COLUMNS,
-            response_rows(response_ids, invitation_ids[:n], chunk, version, submitted),
+            response_rows(response_ids, invitation_ids[:n], chunk, served.version, submitted),
         )
         await loader.write("response_reason", REASON_COLUMNS, reason_rows(response_ids, chunk))
         for sql, rows in cells:

@@ -14,6 +14,7 @@ from survey_app.db.bulk.columns import (
     REASON_COLUMNS,
     RESPONSE_COLUMNS,
     Columns,
+    Served,
     cell_upserts,
     invitation_rows,
     random_tokens,
@@ -64,7 +65,7 @@ def _connect_sqlite(engine: SQLiteEngine) -> sqlite3.Connection:
 def load_sqlite(
     engine: SQLiteEngine,
     chunks: Iterable[Columns],
-    version: int,
+    served: Served,
     progress: Callable[[int], None] | None,
 ) -> int:
     """Blocking on purpose: a batch command, and one connection is what makes it fast."""
@@ -74,7 +75,7 @@ def load_sqlite(
         for chunk in chunks:
             if not chunk.invitations:
                 continue
-            _store_sqlite_chunk(connection, chunk, version)
+            _store_sqlite_chunk(connection, chunk, served)
             added += len(chunk)
             if progress:
                 progress(len(chunk))
@@ -83,14 +84,14 @@ def load_sqlite(
     return added
 
 
-def _store_sqlite_chunk(connection: sqlite3.Connection, chunk: Columns, version: int) -> None:
+def _store_sqlite_chunk(connection: sqlite3.Connection, chunk: Columns, served: Served) -> None:
     n, invited = len(chunk), chunk.invitations
     tokens, keys = random_tokens(invited), random_transaction_keys(invited)
     created_us = chunk.invitation_times_us()
     created = _sqlite_timestamps(created_us)
     expires = _sqlite_timestamps(created_us + EXPIRY_US)
     submitted = created[:n]  # the answered invitations come first, created when answered
-    cells = cell_upserts(chunk, sqlite=True)
+    cells = cell_upserts(chunk, served.ratings, sqlite=True)
     # The write lock is taken before reading the highest ids, so no other
     # writer can take the ids this chunk assigns itself.
     connection.execute("BEGIN IMMEDIATE")
@@ -105,7 +106,7 @@ def _store_sqlite_chunk(connection: sqlite3.Connection, chunk: Columns, version:
         )
         connection.executemany(
             SQLITE_INSERT_RESPONSE,
-            response_rows(response_ids, invitation_ids[:n], chunk, version, submitted),
+            response_rows(response_ids, invitation_ids[:n], chunk, served.version, submitted),
         )
         connection.executemany(SQLITE_INSERT_REASON, reason_rows(response_ids, chunk))
         for sql, rows in cells:

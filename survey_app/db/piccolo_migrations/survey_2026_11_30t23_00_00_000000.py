@@ -2,16 +2,14 @@
 counted in local days.
 
 Creates ``answer_cell``, ``monthly_answer``, ``daily_answer``, ``rating_pattern``,
-``invitation_cell`` and ``monthly_invitation`` with their unique keys, then
-recounts every statistics cell from the responses and invitations in the days
-of ``SURVEY_TIMEZONE`` (the earlier cells were counted in UTC days).
+``invitation_cell`` and ``monthly_invitation`` with their unique keys. The
+recount of every cell in the days of ``SURVEY_TIMEZONE`` (the earlier cells
+were counted in UTC days) is the next migration's (2026-12-01), which every
+upgrade runs after this one: the application's ``cells.rebuild`` counts the
+cells the application has now, and ``rating_pattern`` is not one of them.
 
 The tables are spelled out per engine, with the column types Piccolo gives
-them, so later changes to the application cannot change them. The recount
-is the application's own ``cells.rebuild``, on purpose: it must count
-exactly as the submission writer does, and local days need the zone
-database, which SQLite's SQL does not have. A later change to the cells
-that needs a recount comes with a migration of its own.
+them, so later changes to the application cannot change them.
 """
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
@@ -89,12 +87,8 @@ async def create(engine) -> None:
 async def forwards():
     manager = MigrationManager(migration_id=ID, app_name="survey", description=DESCRIPTION)
 
-    async def answer_cells_in_local_days() -> None:
-        from survey_app.db import cells
+    async def answer_cells() -> None:
+        await create(engine_finder())
 
-        engine = engine_finder()
-        await create(engine)
-        await cells.rebuild(engine)
-
-    manager.add_raw(answer_cells_in_local_days)
+    manager.add_raw(answer_cells)
     return manager
