@@ -33,6 +33,7 @@ ENDPOINTS = {
     "criterion_trend": f"/api/v1/stats/trend?{DOSSIER}&question=staff_attitude&period=month",
     "reasons_dossier": f"/api/v1/stats/reasons?{DOSSIER}",
     "drivers": f"/api/v1/stats/drivers?{DOSSIER}",
+    "drivers_channel": f"/api/v1/stats/drivers?{DOSSIER}&channel=web",
 }
 MONTHS = "24"
 RESEARCHER_AGENCY = "MIC"  # a demo agency; a researcher key sees every agency anyway
