@@ -62,6 +62,7 @@ ANSWER = (
 )
 MONTHLY_ANSWER = ("month", "agency", "service", "channel", "questionnaire_id", "question", "value")
 DAILY_ANSWER = ("day", "agency", "service", "questionnaire_id", "question", "value")
+NATIONAL_ANSWER = ("day", "questionnaire_id", "question", "value")
 MOMENT = ("month", "agency", "service", "channel", "questionnaire_id", "variables")
 MOMENT_COLUMNS = tuple(f"s{i}" for i in range(MOMENT_SUMS))
 INVITATION = ("day", "agency", "service", "channel", "questionnaire_id")
@@ -289,9 +290,11 @@ def upserts(cells: Cells, sqlite: bool) -> list[tuple[str, list[tuple]]]:
                 monthly_reason[month, agency, service, reason] += n
     monthly_answer: Counter[tuple] = Counter()
     daily_answer: Counter[tuple] = Counter()
+    national_answer: Counter[tuple] = Counter()
     for (day, agency, service, channel, _, *answer), n in cells.answers.items():
         monthly_answer[(day.replace(day=1), agency, service, channel, *answer)] += n
         daily_answer[(day, agency, service, *answer)] += n
+        national_answer[(day, *answer)] += n
 
     statements = [
         ("response_cell", DIMENSIONS, cells.ratings),
@@ -300,6 +303,7 @@ def upserts(cells: Cells, sqlite: bool) -> list[tuple[str, list[tuple]]]:
         ("answer_cell", ANSWER, cells.answers),
         ("monthly_answer", MONTHLY_ANSWER, monthly_answer),
         ("daily_answer", DAILY_ANSWER, daily_answer),
+        ("national_answer", NATIONAL_ANSWER, national_answer),
     ]
     found = [
         (_upsert_sql(table, dimensions, sqlite), _rows(counter, sqlite))
@@ -319,6 +323,7 @@ CELL_TABLES = (
     "answer_cell",
     "monthly_answer",
     "daily_answer",
+    "national_answer",
     "driver_moment",
     "invitation_cell",
     "monthly_invitation",

@@ -276,6 +276,21 @@ class DailyAnswer(Table):
     responses = Integer(default=0)
 
 
+class NationalAnswer(Table):
+    """``DailyAnswer`` summed over agencies and services: answers per local day,
+    questionnaire, question and value.
+
+    What a national daily series reads: a few rows a day, however many responses,
+    agencies and services there are.
+    """
+
+    day = Date()
+    questionnaire_id = Varchar(length=64)
+    question = Varchar(length=64)
+    value = Varchar(length=64, default="")
+    responses = Integer(default=0)
+
+
 # The cross-product sums a driver-moment row holds: every pair (squares included) of
 # the constant, the overall outcome and up to 10 criteria, (12 * 13) / 2.
 MAX_CRITERIA = 10
@@ -381,6 +396,7 @@ SURVEY_TABLES: list[type[Table]] = [
     AnswerCell,
     MonthlyAnswer,
     DailyAnswer,
+    NationalAnswer,
     DriverMoment,
     InvitationCell,
     MonthlyInvitation,
@@ -395,6 +411,7 @@ CELL_TABLES: tuple[type[Table], ...] = (
     AnswerCell,
     MonthlyAnswer,
     DailyAnswer,
+    NationalAnswer,
     DriverMoment,
     InvitationCell,
     MonthlyInvitation,

@@ -249,7 +249,7 @@ class StatisticsController(Controller):
             raise ValidationException(detail=f"compare at most {MAX_COMPARED} agencies")
         scope = _scope(ctx, filters, question, RATING_KINDS)
         about = {"period": period, "question": scope.to_dict()}
-        daily = await counts.daily_rating_counts(filters, period, scope)
+        daily = await counts.daily_rating_counts(filters, period, scope, by_agency=bool(compared))
         if compared:
             daily = daily[daily["agency"].isin(compared)]
             return _compared(fmt, filters, period, compared, daily, scope)

@@ -44,6 +44,7 @@ from survey_app.db.tables import (
     MonthlyInvitation,
     MonthlyRating,
     MonthlyReason,
+    NationalAnswer,
     ResponseCell,
     Service,
 )
@@ -131,16 +132,22 @@ def _by_channel_or_locale(filters: Filters, group_by: str | None = None) -> bool
     return bool(filters.channel or filters.locale or group_by == "channel")
 
 
-def answer_table(filters: Filters, group_by: str | None = None, period: str = "month") -> Any:
+def answer_table(
+    filters: Filters, group_by: str | None = None, period: str = "month", national: bool = False
+) -> Any:
     """The smallest answer table that can answer: by month (with the channel), by day
-    (without channel or locale), or the full day cells."""
+    (without channel or locale; for a ``national`` series, without agency or service
+    either), or the full day cells."""
     if answer_months_suffice(filters, period):
         return MonthlyAnswer
-    return AnswerCell if _by_channel_or_locale(filters, group_by) else DailyAnswer
+    if _by_channel_or_locale(filters, group_by):
+        return AnswerCell
+    where = filters.agency or filters.service or filters.essential
+    return NationalAnswer if national and group_by is None and not where else DailyAnswer
 
 
-DAY_TABLES = (ResponseCell, AnswerCell, DailyAnswer, InvitationCell)
-ANSWER_TABLES = (AnswerCell, MonthlyAnswer, DailyAnswer)
+DAY_TABLES = (ResponseCell, AnswerCell, DailyAnswer, NationalAnswer, InvitationCell)
+ANSWER_TABLES = (AnswerCell, MonthlyAnswer, DailyAnswer, NationalAnswer)
 CHANNEL_TABLES = (
     ResponseCell,
     AnswerCell,
@@ -324,17 +331,19 @@ async def reason_counts(
 
 
 async def daily_rating_counts(
-    filters: Filters, period: str = "day", scope: Scope | None = None
+    filters: Filters, period: str = "day", scope: Scope | None = None, by_agency: bool = True
 ) -> pd.DataFrame:
     """``agency, day, rating, count``, by local day, or by month (its first day) when
-    ``period`` and the filters allow."""
+    ``period`` and the filters allow; without ``agency`` unless ``by_agency`` (a
+    national series reads far fewer rows: a day has every agency's)."""
+    agency = ["agency"] if by_agency else []
     if not _pooled(scope, filters, period=period):
         if answer_months_suffice(filters, period):
             frame = (
                 await _sum(
                     MonthlyAnswer,
                     filters,
-                    "agency",
+                    *agency,
                     "month",
                     "value",
                     scope=scope,
@@ -343,9 +352,9 @@ async def daily_rating_counts(
             ).rename(columns={"month": "day"})
         else:
             frame = await _sum(
-                answer_table(filters, period=period),
+                answer_table(filters, period=period, national=not by_agency),
                 filters,
-                "agency",
+                *agency,
                 "day",
                 "value",
                 scope=scope,
@@ -353,12 +362,13 @@ async def daily_rating_counts(
             )
         frame = frame.rename(columns={"value": "rating"})
     elif monthly_tables_suffice(filters, period=period):
-        frame = (await _sum(MonthlyRating, filters, "agency", "month", "rating")).rename(
+        frame = (await _sum(MonthlyRating, filters, *agency, "month", "rating")).rename(
             columns={"month": "day"}
         )
     else:
-        frame = await _sum(ResponseCell, filters, "agency", "day", "rating")
-    frame["agency"] = frame["agency"].map(await codes_of(Agency))
+        frame = await _sum(ResponseCell, filters, *agency, "day", "rating")
+    if by_agency:
+        frame["agency"] = frame["agency"].map(await codes_of(Agency))
     frame["day"] = [dt.date.fromisoformat(d) if isinstance(d, str) else d for d in frame["day"]]
     return frame.astype({"rating": "int64", "count": "int64"})
 

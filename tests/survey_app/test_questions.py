@@ -32,6 +32,7 @@ from survey_app.db.tables import (
     Invitation,
     InvitationCell,
     MonthlyAnswer,
+    NationalAnswer,
     Response,
     ResponseReason,
     Role,
@@ -133,11 +134,12 @@ async def stored() -> list[dict]:
 RATINGS = {qid: q.ratings() for qid, q in load_directory().items()}
 
 
-def grouped_answers(responses: list[dict]) -> tuple[Counter, Counter, Counter, Counter]:
-    """The four answer tables, counted here from the raw responses."""
+def grouped_answers(responses: list[dict]) -> tuple[Counter, ...]:
+    """The answer tables and the key-driver sums, counted here from the raw responses."""
     day_cells: Counter = Counter()
     months: Counter = Counter()
     days: Counter = Counter()
+    national: Counter = Counter()
     moments: Counter = Counter()
     for r in responses:
         day = r["submitted_at"].astimezone(local_zone()).date()
@@ -149,6 +151,7 @@ def grouped_answers(responses: list[dict]) -> tuple[Counter, Counter, Counter, C
                 day_cells[(day, *where, r["locale"], r["questionnaire_id"], qid, str(v))] += 1
                 months[(month, *where, r["questionnaire_id"], qid, str(v))] += 1
                 days[(day, *where[:2], r["questionnaire_id"], qid, str(v))] += 1
+                national[(day, r["questionnaire_id"], qid, str(v))] += 1
         asked = RATINGS[r["questionnaire_id"]]
         if len(asked) > 1 and all(isinstance(r["answers"].get(q), int) for q in asked):
             criteria = {q: r["answers"][q] for q in asked if q != "overall"}
@@ -157,10 +160,10 @@ def grouped_answers(responses: list[dict]) -> tuple[Counter, Counter, Counter, C
             for name, product in terms.items():
                 if product:
                     moments[(month, *where, r["questionnaire_id"], variables, name)] += product
-    return day_cells, months, days, moments
+    return day_cells, months, days, national, moments
 
 
-async def answer_tables() -> tuple[Counter, Counter, Counter, Counter]:
+async def answer_tables() -> tuple[Counter, ...]:
     def counter(rows, *names):
         return Counter(
             {
@@ -195,6 +198,7 @@ async def answer_tables() -> tuple[Counter, Counter, Counter, Counter]:
             "question",
             "value",
         ),
+        counter(await NationalAnswer.select(), "day", "questionnaire_id", "question", "value"),
         Counter(
             {
                 (as_day(row["month"]), *(row[n] for n in common), *key, name): row[f"s{i}"]
@@ -232,7 +236,7 @@ def test_answer_cells_equal_a_count_of_the_stored_answers_and_rebuild(live, answ
     assert stored_cells == counted
 
     # Damaged cells are recounted from the responses.
-    for table in (AnswerCell, MonthlyAnswer, DailyAnswer):
+    for table in (AnswerCell, MonthlyAnswer, DailyAnswer, NationalAnswer):
         live.run(table.update({table.responses: 7}, force=True))
     live.run(DriverMoment.update({DriverMoment.s1: 7}, force=True))
     assert live.run(answer_tables()) != expected
