@@ -17,9 +17,11 @@ Both ``/login`` and piccolo_admin's login (``server.admin``) go through it.
   Redis when ``SURVEY_REDIS_URL`` is set, shared by every worker; else the
   memory of this process. Within a process a lock makes each update atomic;
   across workers an update is a read then a write, so simultaneous attempts
-  on several workers may each be missed once (a brake, as for the request
-  budgets). If Redis stops answering, logins are not throttled (fail open,
-  with the warning the store logs).
+  on several workers may each be missed once (a brake; the request budgets,
+  one atomic increment each, are exact). If Redis stops answering, logins
+  are not throttled (fail open, with the warning the store logs), and the
+  store is not asked again until the rate limits' circuit breaker lets a
+  probe through.
 * Counters are kept under digests: the store never sees a user name, which
   is sometimes a mistyped password.
 """
@@ -27,16 +29,19 @@ Both ``/login`` and piccolo_admin's login (``server.admin``) go through it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import ipaddress
 import json
 import math
 import time
 from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
 
 from litestar import Litestar
 from litestar.connection import ASGIConnection
 from litestar.stores.base import Store
+from litestar.types import Scope
 
 from survey_app.lib.i18n import Catalogs
 
@@ -46,23 +51,46 @@ MAX_FAILURES = 5
 WINDOW_S = 15 * 60
 STATE_KEY = "login_throttle"
 
+IPAddress = IPv4Address | IPv6Address
+
+
+def peer_address(scope: Scope) -> str:
+    # uvicorn's proxy_headers replaces the peer with X-Forwarded-For from trusted proxies.
+    client = scope.get("client")
+    return client[0] if client else "unknown"
+
 
 def client_address(connection: ASGIConnection) -> str:
-    # uvicorn's proxy_headers replaces the peer with X-Forwarded-For from trusted proxies.
-    return connection.client.host if connection.client else "unknown"
+    return peer_address(connection.scope)
 
 
-def client_id(connection: ASGIConnection) -> str:
-    """Whom a budget belongs to: an IPv4 address, or an IPv6 /64 (one subscriber's network,
-    within which a device may pick any address)."""
-    address = client_address(connection)
+def client_ip(address: str) -> IPAddress | None:
+    """``address`` parsed; an IPv4-mapped IPv6 address (``::ffff:192.0.2.7``, as a dual-stack
+    listener reports an IPv4 peer) is the IPv4 address it carries."""
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError:
+        return None
+    if parsed.version == 6 and parsed.ipv4_mapped is not None:
+        return parsed.ipv4_mapped
+    return parsed
+
+
+# Cached: the rate limits ask on every request, and parsing costs more than the look-up.
+@functools.lru_cache(maxsize=4096)
+def address_id(address: str) -> str:
+    """Whom a budget belongs to: an IPv4 address (IPv4-mapped or not), or an IPv6 /64 (one
+    subscriber's network, within which a device may pick any address)."""
+    parsed = client_ip(address)
+    if parsed is None:
         return address
     if parsed.version == 6:
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return address
+        return str(ipaddress.IPv6Network((int(parsed) >> 64 << 64, 64)))
+    return str(parsed)
+
+
+def client_id(connection: ASGIConnection) -> str:
+    return address_id(client_address(connection))
 
 
 def _digest(kind: str, value: str) -> str:

@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         template_config=template_config(ctx.catalogs),
         openapi_config=openapi_config(),
         compression_config=CompressionConfig(backend="gzip", minimum_size=512),
-        middleware=[RequestLimits, *rate_limits(settings)],
+        middleware=[RequestLimits, *rate_limits(settings, limits_store)],
         before_send=[security_headers],
         stores={STORE_NAME: limits_store},
         csrf_config=csrf_config(settings),
