@@ -227,18 +227,23 @@ def test_serve_logs_no_invitation_token(database_url, log_format, tmp_path: Path
     assert {"uvicorn.error", "uvicorn.access"} <= {r["logger"] for r in records}
 
 
-def test_workers_log_json_without_tokens(tmp_path: Path):
-    """`survey serve --workers 2`: each worker's app reconfigures logging after Litestar has."""
+def unlimited_database(tmp_path: Path) -> dict[str, str]:
+    """A migrated SQLite database in ``tmp_path``, and no rate limits: without limits
+    several workers need no Redis."""
     url = f"sqlite:///{tmp_path / 'survey.sqlite'}"
     migrate(url, tmp_path)
-    env = {
+    return {
         "DATABASE_URL": url,
         "SURVEY_VAR_DIR": str(tmp_path),
         "SURVEY_SECRET": TEST_SECRET,
-        # Without limits several workers need no Redis.
         "SURVEY_CITIZEN_RATE_PER_MINUTE": "0",
         "SURVEY_API_RATE_PER_SECOND": "0",
     }
+
+
+def test_workers_log_json_without_tokens(tmp_path: Path):
+    """`survey serve --workers 2`: each worker's app reconfigures logging after Litestar has."""
+    env = unlimited_database(tmp_path)
     key = portal_key(env)
     argv = [sys.executable, "-m", "survey_app", "serve", "--workers", "2"]
     argv += ["--log-level", "debug", "--log-format", "json"]
@@ -258,15 +263,7 @@ def test_two_workers_answer_keep_alive_requests_in_milliseconds(tmp_path: Path):
     """`survey serve --workers 2` sets TCP_NODELAY on its connections: without it each
     request after the first on a keep-alive connection waits ~40 ms for the client's
     delayed ACK (uvicorn issue #3149), here or on any Linux client."""
-    url = f"sqlite:///{tmp_path / 'survey.sqlite'}"
-    migrate(url, tmp_path)
-    env = {
-        "DATABASE_URL": url,
-        "SURVEY_VAR_DIR": str(tmp_path),
-        "SURVEY_SECRET": TEST_SECRET,
-        "SURVEY_CITIZEN_RATE_PER_MINUTE": "0",
-        "SURVEY_API_RATE_PER_SECOND": "0",
-    }
+    env = unlimited_database(tmp_path)
     argv = [sys.executable, "-m", "survey_app", "serve", "--workers", "2"]
     with serving(argv, env, tmp_path / "server.log") as base:
         connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=10)
