@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import random
 import threading
 from collections.abc import Awaitable, Iterator
@@ -12,6 +13,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+import redis
 import uvicorn
 from litestar import Litestar
 
@@ -34,9 +36,34 @@ from survey_app.db.tables import (
 )
 from survey_app.lib.settings import Settings, parse_networks
 from survey_app.server.app import create_app
+from tests.conftest import IN_CI, migrate
 
 T = TypeVar("T")
 TEST_SECRET = "test-secret-not-for-production"
+REDIS_URL = os.environ.get("SURVEY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="module")
+def served_database(tmp_path_factory) -> dict[str, str]:
+    """A migrated SQLite database, as the environment of ``survey serve`` processes that a
+    module's tests start themselves (with limits of their own, unlike ``server``)."""
+    var_dir = tmp_path_factory.mktemp("served")
+    url = f"sqlite:///{var_dir / 'survey.sqlite'}"
+    migrate(url, var_dir)
+    return {"DATABASE_URL": url, "SURVEY_VAR_DIR": str(var_dir), "SURVEY_SECRET": "rate-test"}
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis; a failure under CI=true, else the test is skipped without one."""
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as error:
+        message = f"Redis not reachable at {REDIS_URL} ({error})"
+        if IN_CI:
+            pytest.fail(message + "; under CI=true this test must run")
+        pytest.skip(message + "; shared-store test skipped")
+    return REDIS_URL
 
 
 @dataclass

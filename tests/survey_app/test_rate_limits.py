@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import secrets
 import time
 from collections import Counter
@@ -16,7 +15,6 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-import redis
 from litestar import Request
 from litestar.exceptions import TooManyRequestsException
 
@@ -36,30 +34,8 @@ from survey_app.server.rate_limits import (
     rate_limit_store,
     rate_limits,
 )
-from tests.conftest import IN_CI, migrate, survey_command
+from tests.conftest import survey_command
 from tests.survey_app.processes import free_port, portal_key, server_process
-
-REDIS_URL = os.environ.get("SURVEY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-@pytest.fixture(scope="module")
-def database(tmp_path_factory) -> dict[str, str]:
-    var_dir = tmp_path_factory.mktemp("rate-limits")
-    url = f"sqlite:///{var_dir / 'survey.sqlite'}"
-    migrate(url, var_dir)
-    return {"DATABASE_URL": url, "SURVEY_VAR_DIR": str(var_dir), "SURVEY_SECRET": "rate-test"}
-
-
-@pytest.fixture
-def redis_url() -> str:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as error:
-        message = f"Redis not reachable at {REDIS_URL} ({error})"
-        if IN_CI:
-            pytest.fail(message + "; under CI=true this test must run")
-        pytest.skip(message + "; shared-store test skipped")
-    return REDIS_URL
 
 
 def guess(client: httpx.Client, url: str) -> httpx.Response:
@@ -68,8 +44,8 @@ def guess(client: httpx.Client, url: str) -> httpx.Response:
 
 
 @pytest.mark.slow
-def test_citizen_pages_are_limited_per_address(database, tmp_path: Path):
-    env = {**database, "SURVEY_CITIZEN_RATE_PER_MINUTE": "5"}
+def test_citizen_pages_are_limited_per_address(served_database, tmp_path: Path):
+    env = {**served_database, "SURVEY_CITIZEN_RATE_PER_MINUTE": "5"}
     with server_process(env, tmp_path / "server.log") as server, httpx.Client() as client:
         guesses = [guess(client, server.url) for _ in range(5)]
         refused = guess(client, server.url)
@@ -91,9 +67,9 @@ def test_citizen_pages_are_limited_per_address(database, tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_one_stop_counter_addresses_can_be_exempted(database, tmp_path: Path):
+def test_one_stop_counter_addresses_can_be_exempted(served_database, tmp_path: Path):
     env = {
-        **database,
+        **served_database,
         "SURVEY_CITIZEN_RATE_PER_MINUTE": "3",
         "SURVEY_RATE_LIMIT_EXEMPT": "10.20.0.0/16, 127.0.0.0/8",
     }
@@ -108,8 +84,8 @@ def windows_spanned(started: float, ended: float) -> int:
 
 
 @pytest.mark.slow
-def test_api_is_limited_per_key_and_random_keys_per_address(database, tmp_path: Path):
-    env = {**database, "SURVEY_API_RATE_PER_SECOND": "3"}
+def test_api_is_limited_per_key_and_random_keys_per_address(served_database, tmp_path: Path):
+    env = {**served_database, "SURVEY_API_RATE_PER_SECOND": "3"}
     key = portal_key(env, agency="RLK", service="RLK-1")
     body = {"transaction_ref": "RL-1", "service": "RLK-1", "channel": "web"}
     with server_process(env, tmp_path / "server.log") as server, httpx.Client() as client:
@@ -145,9 +121,9 @@ def test_api_is_limited_per_key_and_random_keys_per_address(database, tmp_path: 
 
 
 @pytest.mark.slow
-def test_limits_fail_open_when_redis_is_down(database, tmp_path: Path):
+def test_limits_fail_open_when_redis_is_down(served_database, tmp_path: Path):
     env = {
-        **database,
+        **served_database,
         "SURVEY_CITIZEN_RATE_PER_MINUTE": "2",
         "SURVEY_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
     }
@@ -159,16 +135,17 @@ def test_limits_fail_open_when_redis_is_down(database, tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_serve_refuses_several_workers_without_a_shared_store(database):
-    done = survey_command("serve", "--workers", "2", "--port", str(free_port()), env=database)
+def test_serve_refuses_several_workers_without_a_shared_store(served_database):
+    port = str(free_port())
+    done = survey_command("serve", "--workers", "2", "--port", port, env=served_database)
     assert done.returncode == 1
     assert "SURVEY_REDIS_URL" in done.stderr
     assert "Traceback" not in done.stderr
 
 
 @pytest.mark.slow
-def test_serve_refuses_a_malformed_exemption(database):
-    env = {**database, "SURVEY_RATE_LIMIT_EXEMPT": "10.0.0.0/33"}
+def test_serve_refuses_a_malformed_exemption(served_database):
+    env = {**served_database, "SURVEY_RATE_LIMIT_EXEMPT": "10.0.0.0/33"}
     done = survey_command("serve", "--port", str(free_port()), env=env)
     assert done.returncode == 1
     assert "'10.0.0.0/33' is not an address or network" in done.stderr
