@@ -20,20 +20,17 @@ from litestar.exceptions import TooManyRequestsException
 
 from survey_app.auth.throttle import client_id
 from survey_app.lib.settings import Settings
-from survey_app.server.rate_limits import (
+from survey_app.server.limit_store import (
     COUNT_SCRIPT,
     REDIS_TIMEOUT_S,
     Breaker,
-    KnownKeys,
-    Limits,
     MemoryCounter,
     MemoryLimitsStore,
-    RateLimitMiddleware,
     RedisCounter,
     RedisLimitsStore,
     rate_limit_store,
-    rate_limits,
 )
+from survey_app.server.rate_limits import KnownKeys, Limits, RateLimitMiddleware, rate_limits
 from tests.conftest import survey_command
 from tests.survey_app.processes import free_port, portal_key, server_process
 
