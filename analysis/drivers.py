@@ -25,17 +25,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from analysis.driver_model import MIN_CLUSTERS, MIN_EVENTS_PER_CRITERION, Fit, fit
 from analysis.intervals import wilson
 from analysis.moments import (
     CONSTANT,
     SATISFIED_FROM,
-    cross_products,
-    dependent,
     design_terms,
     moment_terms,
-    ols_from_moments,
     read_moments,
     term,
 )
@@ -44,15 +41,6 @@ from analysis.results import fmt, frame_text, json_safe
 __all__ = ["CONSTANT", "DriversResult", "key_drivers", "moment_terms", "term"]
 
 LEVEL = 0.95
-# The rarer outcome (satisfied or not) among the complete cases must number at least
-# this many per criterion in the model (events per variable, Peduzzi et al. 1996).
-MIN_EVENTS_PER_CRITERION = 10
-# With few clusters the sandwich variance is biased down and noisy (Cameron & Miller
-# 2015, section VI): below this many, effects are shown without intervals.
-MIN_CLUSTERS = 10
-# A sum of squares about the mean below this share of the raw sum of squares is
-# rounding, not variation.
-NO_VARIATION = 1e-10
 SHARE_COLUMNS = ("question", "n", "satisfied")
 CRITERIA_COLUMNS = [
     "criterion",
@@ -230,11 +218,11 @@ def key_drivers(
     unanswered = {
         c: "not in the model: nobody answered it" for c in criteria if counts.at[c, "n"] == 0
     }
-    fit = _fit(table, outcome, criteria, unanswered, level) if not notes else _Fit([], unanswered)
-    notes += fit.notes
-    frame["in_model"] = frame["criterion"].isin(fit.model)
+    model = fit(table, outcome, criteria, unanswered, level) if not notes else Fit([], unanswered)
+    notes += model.notes
+    frame["in_model"] = frame["criterion"].isin(model.model)
     for column in MODEL_COLUMNS[:-2]:
-        frame[column] = frame["criterion"].map(fit.estimates.get(column, {})).astype(float)
+        frame[column] = frame["criterion"].map(model.estimates.get(column, {})).astype(float)
     frame["significant"] = pd.array(
         [
             None if np.isnan(lo) else bool(lo > 0 or hi < 0)
@@ -243,7 +231,7 @@ def key_drivers(
         dtype="boolean",
     )
     frame["rank"] = pd.array(_rank(frame), dtype="Int64")
-    frame["note"] = pd.Series([fit.dropped.get(c) for c in criteria], dtype=object)
+    frame["note"] = pd.Series([model.dropped.get(c) for c in criteria], dtype=object)
     return DriversResult(
         criteria=frame[CRITERIA_COLUMNS],
         outcome=outcome,
@@ -257,8 +245,8 @@ def key_drivers(
         n_complete=n_complete,
         complete_satisfied=complete_satisfied,
         clusters=int((table[term(CONSTANT, CONSTANT)] > 0).sum()),
-        estimated=fit.intercept is not None,
-        intercept=fit.intercept,
+        estimated=model.intercept is not None,
+        intercept=model.intercept,
         method=_method(outcome, satisfied_from, level),
         notes=notes,
         table=table,
@@ -300,92 +288,6 @@ def _shares(shares: pd.DataFrame, questions: list[str]) -> pd.DataFrame:
     if not whole.all().all() or (counts["satisfied"] > counts["n"]).any():
         raise ValueError(f"{what}: n and satisfied must be whole numbers, 0 <= satisfied <= n")
     return counts.astype("int64").reindex(questions).fillna(0).astype("int64")
-
-
-@dataclass(frozen=True)
-class _Fit:
-    model: list[str]
-    dropped: dict[str, str]
-    estimates: dict[str, dict[str, float]] = field(default_factory=dict)
-    intercept: float | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-def _fit(
-    table: pd.DataFrame,
-    outcome: str,
-    criteria: list[str],
-    unanswered: dict[str, str],
-    level: float,
-) -> _Fit:
-    """The linear probability model on the complete cases, with cell-clustered errors."""
-    sums = table.sum()
-    n, yes = float(sums[term(CONSTANT, CONSTANT)]), float(sums[term(CONSTANT, outcome)])
-    dropped = dict(unanswered)
-    model = [c for c in criteria if c not in dropped]
-
-    def no_fit(why: str) -> _Fit:
-        return _Fit(model, dropped, notes=[f"no model estimates: {why}"])
-
-    if n <= 0:
-        return no_fit("no response answered the outcome and every criterion")
-    if yes in (0, n):
-        return no_fit(f"all {n:.0f} complete cases are {'satisfied' if yes else 'not satisfied'}")
-    for c in model:
-        square, total = float(sums[term(c, c)]), float(sums[term(CONSTANT, c)])
-        if square - total**2 / n <= NO_VARIATION * square:
-            dropped[c] = (
-                f"not in the model: no variation among the complete cases (every one "
-                f"{fmt(total / n)})"
-            )
-    model = [c for c in model if c not in dropped]
-    if not model:
-        return no_fit("no criterion with answers and variation is left to model")
-    needed = MIN_EVENTS_PER_CRITERION * len(model)
-    if min(yes, n - yes) < needed:
-        return no_fit(
-            f"{yes:.0f} satisfied and {n - yes:.0f} not satisfied among {n:.0f} complete cases; "
-            f"at least {needed} of each ({MIN_EVENTS_PER_CRITERION} per criterion in the model) "
-            "are needed"
-        )
-    xx, xy = cross_products(table, [CONSTANT, *model], outcome)
-    tied = dependent(xx.sum(axis=0), model)
-    if tied:
-        return no_fit(
-            "the criteria are linearly dependent among the complete cases (singular design: "
-            f"{', '.join(tied)} carry the same information)"
-        )
-    try:
-        fit = ols_from_moments(xx, xy, table[term(CONSTANT, CONSTANT)].to_numpy())
-    except np.linalg.LinAlgError:
-        return no_fit("the design is singular")
-    params, bse = fit.params, fit.bse
-    if not np.isfinite(params).all():
-        return no_fit("the fit gave non-finite estimates")
-    estimates = {"effect": params[1:]}
-    notes = []
-    if fit.clusters < MIN_CLUSTERS:
-        notes.append(
-            f"effects without intervals, p-values or significance: the complete cases lie in "
-            f"{fit.clusters} cell(s), and intervals need at least {MIN_CLUSTERS}; a wider "
-            "period or fewer filters gives intervals"
-        )
-    elif not (np.isfinite(bse).all() and (bse > 0).all()):
-        notes.append("effects without intervals: the cluster-robust variance is zero or undefined")
-    else:
-        t = float(stats.t.ppf(0.5 + level / 2, fit.clusters - 1))
-        estimates |= {
-            "ci_low": params[1:] - t * bse[1:],
-            "ci_high": params[1:] + t * bse[1:],
-            "p_value": 2 * stats.t.sf(np.abs(params[1:] / bse[1:]), fit.clusters - 1),
-        }
-    return _Fit(
-        model,
-        dropped,
-        {k: dict(zip(model, map(float, v), strict=True)) for k, v in estimates.items()},
-        float(params[0]),
-        notes,
-    )
 
 
 def _rank(table: pd.DataFrame) -> list[int | None]:
