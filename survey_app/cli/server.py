@@ -230,9 +230,18 @@ def demo(responses: int | None, months: int, seed: int | None) -> None:
             f"Loaded {added} responses in {seconds:.1f} s ({added / seconds:,.0f} responses/s)."
         )
     click.echo(f"Questionnaire link: {result.link}")
-    click.echo(
-        f"Admin: {result.base_url}/admin/  (create a login: survey user create NAME --admin)"
-    )
+    click.echo(f"Dashboard: {result.dashboard}  (and {result.base_url}/admin/)")
+    if result.password:
+        click.echo(
+            f"Demo staff login, DEMO ONLY: user {fixtures.DEMO_USER}, password {result.password}\n"
+            "  An administrator: shown this once, not stored in clear. Never load the demo "
+            "into a database that serves citizens."
+        )
+    else:
+        click.echo(
+            f"Demo staff login: user {fixtures.DEMO_USER} (its password was printed when "
+            "`survey demo` first created it; more logins: survey user create NAME --admin)"
+        )
 
 
 COMMANDS = [serve, migrate, demo]

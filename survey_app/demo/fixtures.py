@@ -1,12 +1,17 @@
-"""Demo agencies and services, loaded idempotently, and a questionnaire link to try."""
+"""Demo agencies and services, loaded idempotently, a questionnaire link to try and a
+staff login to see the dashboard with."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
+
+from piccolo.apps.user.tables import BaseUser
 
 from questionnaires import DEFAULT_QUESTIONNAIRE_ID
 from survey_app.agencies import directory
-from survey_app.db.tables import Agency, AgencyKind, Service
+from survey_app.auth import staff
+from survey_app.db.tables import Agency, AgencyKind, Role, Service
 from survey_app.invitations import service as invitations
 from survey_app.invitations.service import TokenState
 from survey_app.lib.settings import Settings
@@ -139,6 +144,7 @@ DOSSIER_AGENCIES = frozenset(
     {"HN", "HCM", "DN", "CT", "QN", "HP", "BD", "TTH", "MOJ", "MONRE", "MOC", "MOT", "MOIT", "MARD"}
 )
 DEMO_REF = "demo-link-{n}"
+DEMO_USER = "demo"
 
 
 @dataclass(frozen=True)
@@ -149,6 +155,12 @@ class DemoResult:
     services_total: int
     base_url: str
     link: str
+    # The demo login's password when this run created it; None when it existed already.
+    password: str | None = None
+
+    @property
+    def dashboard(self) -> str:
+        return f"{self.base_url}/dashboard"
 
 
 async def load(settings: Settings) -> DemoResult:
@@ -169,6 +181,7 @@ async def load(settings: Settings) -> DemoResult:
             services_added += 1
     base_url = (settings.public_url or "http://127.0.0.1:8000").rstrip("/")
     token = await open_demo_invitation(settings)
+    password = await demo_login()
     return DemoResult(
         agencies_added=agencies_added,
         services_added=services_added,
@@ -176,7 +189,26 @@ async def load(settings: Settings) -> DemoResult:
         services_total=await Service.count(),
         base_url=base_url,
         link=f"{base_url}/s/{token}",
+        password=password,
     )
+
+
+async def demo_login() -> str | None:
+    """Create the demo's administrator on first run, with a random password that only
+    this run knows (it is stored hashed); None when the login exists already."""
+    if await BaseUser.exists().where(BaseUser.username == DEMO_USER):
+        return None
+    password = secrets.token_urlsafe(12)
+    user = await BaseUser.create_user(
+        username=DEMO_USER,
+        password=password,
+        email=f"{DEMO_USER}@staff.invalid",
+        active=True,
+        admin=True,
+        superuser=True,
+    )
+    await staff.set_role(user.id, Role.admin, None)
+    return password
 
 
 async def open_demo_invitation(settings: Settings) -> str:

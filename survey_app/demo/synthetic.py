@@ -1,21 +1,27 @@
 """Realistic synthetic responses for the demo, tests and benchmarks, generated column-wise.
 
-Satisfaction differs by agency and improves month by month; reasons follow
-the published shares, with one agency hitting payment errors twice as often.
+Satisfaction differs by agency, improves slowly everywhere, dips in the weeks
+after Tết and follows two stories: Da Nang improves fast and Transport
+deteriorates. Volumes peak at the tax deadline in March; three agencies get so
+few answers that their figures are withheld or pulled toward the national
+rate. Reasons follow the published shares, with one agency hitting payment
+errors twice as often.
 
 Not every invitation is answered: around the responses of each agency ×
 service × channel come invitations nobody answered, as many as that cell's
 response propensity implies. Propensity depends on the channel (a counter
-clerk hands the survey over in person, an e-mail mostly goes unread) and a
-little on the service, and the cells that answer least are also the least
-satisfied, so the plain CSAT leans toward the channels that answer and
-weighting the responses back to the invitations changes it.
+clerk hands the survey over in person, an e-mail mostly goes unread), on the
+agency and a little on the service, between about 3% and 45%; the cells that
+answer least are also the least satisfied, so the plain CSAT leans toward the
+channels that answer and weighting the responses back to the invitations
+changes it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -45,16 +51,32 @@ DOUBLE_PAYMENT_ERRORS = {"VSS"}
 # Channels of the responses; those of the invitations follow from the propensities below.
 CHANNEL_WEIGHTS = {"web": 55, "mobile": 30, "counter": 10, "sms": 3, "email": 2}
 # The share of invitations answered on each channel (every ``Channel``)...
-RESPONSE_PROPENSITY = {"web": 0.35, "mobile": 0.25, "counter": 0.60, "sms": 0.20, "email": 0.15}
-# ...times a factor of each service within 1 ± this, fixed by the service code.
+RESPONSE_PROPENSITY = {"web": 0.20, "mobile": 0.14, "counter": 0.32, "sms": 0.09, "email": 0.06}
+# ...times a factor of each agency within 1 ± this and of each service within 1 ± that,
+# fixed by their codes.
+AGENCY_PROPENSITY_SPREAD = 0.35
 SERVICE_PROPENSITY_SPREAD = 0.15
 # Differential nonresponse: a cell's CSAT moves by this much per unit of
 # propensity above or below the pivot (counter +0.10, email -0.08).
 PROPENSITY_CSAT_SLOPE = 0.4
 PROPENSITY_CSAT_PIVOT = RESPONSE_PROPENSITY["web"]
-PROPENSITY_RANGE = (0.02, 0.95)
+PROPENSITY_RANGE = (0.02, 0.60)
 LOCALE_WEIGHTS = {"vi": 85, "en": 10, "id": 5}
 MONTHLY_GAIN = 0.004
+# Change of CSAT per month of two agencies, about the middle of a year's data: one that
+# fixes its service and one that lets it slide, for the trend charts and the signals.
+AGENCY_TREND = {"DN": +0.02, "MOT": -0.018}
+TREND_PIVOT_MONTHS = 6
+# Seasons: CSAT dips by up to this much in the backlog after the Tết holiday (late
+# January to February), and volumes swing by this share around the year, highest at
+# the personal income tax deadline at the end of March.
+SEASONAL_CSAT_DIP = 0.05
+SEASONAL_VOLUME = 0.35
+VOLUME_PEAK_DAY = 85
+TET_DAY = 40
+# Agencies that almost nobody answers for (a share of an ordinary agency's responses):
+# their figures are withheld or shrunk toward the national rate.
+SPARSE_AGENCIES = {"MOHA": 0.02, "SBV": 0.05, "MOFA": 0.12}
 DOSSIER = "dossier-evaluation"
 # Each criterion of dossier-evaluation: how strongly it follows the overall rating,
 # and how often it is skipped.
@@ -135,10 +157,19 @@ class ServiceTable:
     double_payment: np.ndarray  # bool: this agency's citizens hit payment errors twice as often
     propensity: np.ndarray  # [service, channel]: the share of invitations answered
     dossier: np.ndarray  # bool: the service asks dossier-evaluation (its own or its agency's)
+    weight: np.ndarray  # the chance that a response is about this service
+    trend: np.ndarray  # CSAT change per month of the service's agency
 
     @classmethod
     def of(cls, rows: list[dict]) -> ServiceTable:
-        factor = np.array([_service_factor(r.get("code") or str(r["id"])) for r in rows])
+        factor = np.array(
+            [
+                _factor(r["agency"], AGENCY_PROPENSITY_SPREAD)
+                * _factor(r.get("code") or str(r["id"]), SERVICE_PROPENSITY_SPREAD)
+                for r in rows
+            ]
+        )
+        weight = np.array([SPARSE_AGENCIES.get(r["agency"], 1.0) for r in rows])
         return cls(
             service_id=np.array([r["id"] for r in rows]),
             agency_id=np.array([r["agency_id"] for r in rows]),
@@ -151,14 +182,36 @@ class ServiceTable:
                     for r in rows
                 ]
             ),
+            weight=weight / weight.sum(),
+            trend=np.array([AGENCY_TREND.get(r["agency"], 0.0) for r in rows]),
         )
 
 
-def _service_factor(code: str) -> float:
-    """How much more or less than its channel's share a service answers: 1 ± the spread,
-    the same for a code on every run (a stable hash, not Python's salted one)."""
+def _factor(code: str, spread: float) -> float:
+    """How much more or less than its channel's share an agency or a service answers:
+    1 ± ``spread``, the same for a code on every run (a stable hash, not Python's salted
+    one)."""
     unit = zlib.crc32(code.encode()) / 0xFFFF_FFFF
-    return 1 + SERVICE_PROPENSITY_SPREAD * (2 * unit - 1)
+    return 1 + spread * (2 * unit - 1)
+
+
+def _day_of_year(seconds: np.ndarray) -> np.ndarray:
+    """The day of the year (0-365) of Unix times, close enough for seasons."""
+    return (seconds % (365.2425 * DAY_S)) / DAY_S
+
+
+def seasonal_dip(seconds: np.ndarray) -> np.ndarray:
+    """0 to 1: how deep in the backlog after Tết each time is (a bump of about a month
+    each side of TET_DAY)."""
+    distance = np.abs(_day_of_year(seconds) - TET_DAY)
+    distance = np.minimum(distance, 365.2425 - distance)
+    return np.exp(-0.5 * (distance / 20) ** 2)
+
+
+def volume(seconds: np.ndarray) -> np.ndarray:
+    """Relative volume of transactions at each time: 1 ± SEASONAL_VOLUME over the year."""
+    angle = 2 * math.pi * (_day_of_year(seconds) - VOLUME_PEAK_DAY) / 365.2425
+    return 1 + SEASONAL_VOLUME * np.cos(angle)
 
 
 def _probabilities(weights: dict[str, float]) -> np.ndarray:
@@ -193,20 +246,12 @@ def _generate(
     """``period.size`` responses in time order, drawn column by column, and the
     invitations nobody answered around them."""
     size = period.size
-    picked = rng.integers(len(services.service_id), size=size)
+    picked = rng.choice(len(services.service_id), size=size, p=services.weight)
     channel = rng.choice(len(CHANNELS), size=size, p=CHANNEL_P)
     when_s = _times(rng, period, size)
     propensity = services.propensity[picked, channel]
-    # Satisfaction improves month by month, differs by agency, and is lower
-    # where fewer answer.
-    months_ago = (now_s - when_s) // DAY_S / 30
-    csat = (
-        BASE_CSAT
-        + services.csat_shift[picked]
-        + PROPENSITY_CSAT_SLOPE * (propensity - PROPENSITY_CSAT_PIVOT)
-        - MONTHLY_GAIN * months_ago
-    )
-    satisfied = rng.random(size) < np.clip(csat, 0.05, 0.99)
+    csat = expected_csat(services, picked, propensity, when_s, now_s)
+    satisfied = rng.random(size) < csat
     overall = np.where(
         satisfied,
         rng.choice(SATISFIED_RATINGS, size=size, p=SATISFIED_P),
@@ -225,6 +270,30 @@ def _generate(
         questionnaire=np.where(dossier, DOSSIER, DEFAULT_QUESTIONNAIRE_ID).tolist(),
         answers=_criteria(rng, overall, dossier),
     )
+
+
+def expected_csat(
+    services: ServiceTable,
+    picked: np.ndarray,
+    propensity: np.ndarray,
+    when_s: np.ndarray,
+    now_s: int,
+) -> np.ndarray:
+    """The chance that each drawn response is satisfied.
+
+    Satisfaction improves month by month, differs by agency (two of them on a trend
+    of their own), dips after Tết, and is lower where fewer answer.
+    """
+    months_ago = (now_s - when_s) // DAY_S / 30
+    csat = (
+        BASE_CSAT
+        + services.csat_shift[picked]
+        + PROPENSITY_CSAT_SLOPE * (propensity - PROPENSITY_CSAT_PIVOT)
+        - MONTHLY_GAIN * months_ago
+        + services.trend[picked] * (TREND_PIVOT_MONTHS - months_ago)
+        - SEASONAL_CSAT_DIP * seasonal_dip(when_s)
+    )
+    return np.clip(csat, 0.05, 0.99)
 
 
 def _criteria(rng: np.random.Generator, overall: np.ndarray, dossier: np.ndarray) -> list[str]:
@@ -254,8 +323,13 @@ def _criteria(rng: np.random.Generator, overall: np.ndarray, dossier: np.ndarray
 
 
 def _times(rng: np.random.Generator, period: Period, size: int) -> np.ndarray:
-    """``size`` whole seconds drawn uniformly in the period, in order."""
-    return np.sort(rng.integers(period.start_s, max(period.end_s, period.start_s + 1), size=size))
+    """``size`` whole seconds drawn in the period as the seasons' volumes have it, in
+    order: by inverting the volume's running total over the period, day by day."""
+    end_s = max(period.end_s, period.start_s + 1)
+    grid = np.linspace(period.start_s, end_s, max(2, (end_s - period.start_s) // DAY_S + 2))
+    running = np.concatenate([[0.0], np.cumsum(volume(grid[:-1]) * np.diff(grid))])
+    drawn = np.interp(rng.random(size) * running[-1], running, grid)
+    return np.sort(np.minimum(drawn.astype(np.int64), end_s - 1))
 
 
 def _unanswered(

@@ -223,7 +223,12 @@ def test_user_create_admin(live):
 
 @pytest.mark.slow
 def test_demo_is_idempotent_and_prints_a_working_link(live, http):
+    from piccolo.apps.user.tables import BaseUser
+
+    from tests.survey_app.test_dashboard import log_in
+
     env = env_for(live)
+    live.run(BaseUser.delete().where(BaseUser.username == "demo"))
     first = survey_command("demo", env=env)
     assert first.returncode == 0, first.stderr
     counts = (live.run(Agency.count()), live.run(Service.count()))
@@ -234,6 +239,14 @@ def test_demo_is_idempotent_and_prints_a_working_link(live, http):
     link = re.search(r"Questionnaire link: \S+(/s/\S+)", second.stdout).group(1)
     assert link == re.search(r"Questionnaire link: \S+(/s/\S+)", first.stdout).group(1)
     assert http.get(link).status_code == 200
+    # The demo login is printed once, marked as such, and opens the dashboard it names.
+    login = re.search(r"Demo staff login, DEMO ONLY: user (\S+), password (\S+)", first.stdout)
+    assert login is not None, first.stdout
+    assert "password" not in second.stdout.split("Demo staff login")[1].split("(")[0]
+    assert login.group(2) not in second.stdout
+    dashboard = re.search(r"Dashboard: \S+(/dashboard)", first.stdout).group(1)
+    assert log_in(http, login.group(1), login.group(2)).status_code == 303
+    assert http.get(dashboard + "?lang=en").status_code == 200
     # Once answered, the next run prints a fresh link that works.
     assert http.post(link, data={"overall": "4"}).status_code == 303
     third = survey_command("demo", env=env)
