@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from survey_app.cli import admin, analyze, purge, questionnaire, report, rollup, server
+from survey_app.cli import admin, analyze, publish, purge, questionnaire, report, rollup, server
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,6 +15,7 @@ def main() -> None:
 for command in (
     *server.COMMANDS,
     *admin.COMMANDS,
+    *publish.COMMANDS,
     questionnaire.questionnaire,
     analyze.analyze,
     report.report,

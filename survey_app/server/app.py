@@ -37,6 +37,7 @@ from survey_app.invitations import controller as invitations
 from survey_app.lib.context import AppContext
 from survey_app.lib.i18n import Catalogs
 from survey_app.lib.settings import SUPPORTED_LOCALES, Settings
+from survey_app.publication import controller as publication
 from survey_app.server import health
 from survey_app.server.admin import admin_handler
 from survey_app.server.errors import handled_exceptions
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AuditController,
             *login.ROUTES,
             *dashboard.ROUTES,
+            *publication.ROUTES,
             static_files_router(),
             admin_handler(production=settings.https),
         ],
@@ -167,7 +169,7 @@ def csrf_config(settings: Settings) -> CSRFConfig:
         secret=hashlib.sha256(f"csrf:{settings.secret}".encode()).hexdigest(),
         cookie_name="survey_csrf",
         cookie_secure=settings.https,
-        exclude=["^/api/", "^/s/", "^/admin"],
+        exclude=["^/api/", "^/s/", "^/admin", "^/public"],
     )
 
 

@@ -17,11 +17,12 @@ from tests.conftest import survey_command
 # its own usage line, so that the help of a neighbour or of the parent group would not pass.
 HELP: dict[tuple[str, ...], list[str]] = {
     (): [
-        "agency", "analyze", "demo", "key", "migrate", "purge", "questionnaire", "report",
-        "rollup", "serve", "service", "user",
+        "agency", "analyze", "demo", "key", "migrate", "publish", "purge", "questionnaire",
+        "report", "rollup", "serve", "service", "user",
     ],
     ("serve",): ["--host", "--port", "--workers"],
     ("migrate",): [],
+    ("publish",): ["--quarter", "--out"],
     ("demo",): ["--responses", "--months", "--seed"],
     ("agency",): ["add"],
     ("agency", "add"): ["CODE", "--kind", "--name", "--frame-origin", "--translation"],
