@@ -25,6 +25,7 @@ from analysis import MIN_PUBLISHED
 from survey_app.db.tables import AgencyKind
 from survey_app.lib.context import AppContext
 from survey_app.lib.i18n import N_
+from survey_app.lib.media import PARQUET
 from survey_app.lib.settings import SUPPORTED_LOCALES
 from survey_app.publication.aggregates import (
     AGENCY_COLUMNS,
@@ -119,7 +120,6 @@ KIND_LABELS = {
     AgencyKind.branch: N_("Branch"),
     AgencyKind.locality: N_("Province or city"),
 }
-PARQUET = "application/vnd.apache.parquet"
 LABEL_COLUMNS = [f"label_{locale}" for locale in SUPPORTED_LOCALES]
 
 

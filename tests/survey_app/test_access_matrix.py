@@ -132,6 +132,12 @@ MATRIX: list[Row] = [
         "text/csv",
     ),
     Row(
+        f"/api/v1/exports/responses.parquet?agency={A}",
+        "/api/v1/exports/responses.parquet",
+        MICRODATA,
+        "application/vnd.apache.parquet",
+    ),
+    Row(
         "/api/v1/exports/dictionary.json",
         "/api/v1/exports/dictionary.json",
         MICRODATA,

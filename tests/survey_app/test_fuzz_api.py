@@ -57,6 +57,7 @@ STATS_OPERATIONS = [
     ("GET", "/api/v1/comments"),
     ("GET", "/api/v1/audit"),
     ("GET", "/api/v1/exports/responses.csv"),
+    ("GET", "/api/v1/exports/responses.parquet"),
     ("GET", "/api/v1/exports/dictionary.json"),
 ]
 MODES = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]

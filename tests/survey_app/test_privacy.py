@@ -17,6 +17,7 @@ formula neutralisation (test_comments, test_access_matrix), ``survey purge comme
 from __future__ import annotations
 
 import io
+import json
 import logging
 import re
 import secrets
@@ -24,6 +25,7 @@ import zipfile
 from collections.abc import Iterator
 
 import httpx
+import pyarrow.parquet as pq
 import pytest
 from piccolo.apps.user.tables import BaseUser
 
@@ -78,6 +80,10 @@ def searchable(answer: httpx.Response) -> bytes:
     if body.startswith(b"PK"):  # XLSX: the XML parts, where the cell text lives
         with zipfile.ZipFile(io.BytesIO(body)) as book:
             return b"\n".join(book.read(name) for name in book.namelist())
+    if body.startswith(b"PAR1"):  # Parquet, compressed: its rows and its metadata as text
+        table = pq.read_table(io.BytesIO(body))
+        metadata = json.dumps({k.decode(): v.decode() for k, v in table.schema.metadata.items()})
+        return (metadata + json.dumps(table.to_pylist(), default=str)).encode()
     return body
 
 
@@ -281,6 +287,7 @@ def test_no_reference_comment_or_secret_in_exports_logs_or_error_pages(
         "/api/v1/exports/responses.csv",
         "/api/v1/exports/responses.csv?agency=MIC&channel=web",
         "/api/v1/exports/dictionary.json",
+        "/api/v1/exports/responses.parquet?channel=web",
         "/charts/trend.svg?agency=MIC",
         "/charts/agencies.svg",
         "/charts/reasons.svg?agency=MIC",
