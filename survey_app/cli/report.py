@@ -15,6 +15,7 @@ from survey_app.statistics.filters import GROUP_BY, PERIODS, FilterError, Filter
 
 def filter_options(command):  # type: ignore[no-untyped-def]
     for name, dest, help_text in (
+        ("--questionnaire", "questionnaire", "Only the responses to this questionnaire (its id)."),
         ("--to", "date_to", "Last day, YYYY-MM-DD."),
         ("--from", "date_from", "First day, YYYY-MM-DD."),
         ("--locale", "locale", "Only answers in this language."),
@@ -37,8 +38,34 @@ def parse(options: dict) -> Filters:  # type: ignore[type-arg]
             essential=options["essential"],
             date_from=options["date_from"],
             date_to=options["date_to"],
+            questionnaire=options["questionnaire"],
         )
     except FilterError as error:
+        raise click.UsageError(str(error)) from error
+
+
+def question_option(kinds: str):  # type: ignore[no-untyped-def]
+    return click.option(
+        "--question",
+        default=None,
+        help=f"Question id ({kinds}; default: as the statistics API).",
+    )
+
+
+def scope_for(filters: Filters, question: str | None, kinds: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    """The question a report is about, as the statistics API resolves it; a usage error
+    that names it when it cannot be."""
+    from questionnaires import DEFAULT_QUESTIONNAIRE_ID, load_directory
+    from survey_app.lib.settings import SUPPORTED_LOCALES
+    from survey_app.statistics.questions import QuestionError, resolve
+
+    settings = Settings.from_env()
+    served = load_directory(
+        settings.questionnaire_dir, locales_dir=settings.locales_dir, locales=SUPPORTED_LOCALES
+    )
+    try:
+        return resolve(served, DEFAULT_QUESTIONNAIRE_ID, filters.questionnaire, question, kinds)
+    except QuestionError as error:
         raise click.UsageError(str(error)) from error
 
 
@@ -73,20 +100,27 @@ def report() -> None:
     show_default=True,
     help="Flag agencies and cells answering less often than this.",
 )
-def satisfaction(group_by, target, min_response_rate, fmt, out, chart, lang, **options) -> None:  # type: ignore[no-untyped-def]
+@question_option("a rating question")
+def satisfaction(  # type: ignore[no-untyped-def]
+    group_by, target, min_response_rate, question, fmt, out, chart, lang, **options
+) -> None:
     """Satisfaction per agency, service or channel against the rest, with response rates
     and the CSAT weighted back to the invitations."""
     from dataclasses import replace
 
     import analysis
     from survey_app.statistics import counts, nonresponse
+    from survey_app.statistics.questions import RATING_KINDS
 
     filters = parse(options)
-    table, frame = fetch(lambda: _satisfaction(counts, nonresponse, filters, group_by))
+    scope = scope_for(filters, question, RATING_KINDS)
+    threshold = dissatisfied_max(os.environ.get("SURVEY_DISSATISFIED_MAX"))
+    table, frame = fetch(
+        lambda: _satisfaction(counts, nonresponse, filters, group_by, scope, threshold)
+    )
     if table.empty or table["total"].sum() == 0:
         raise click.ClickException("no responses match these filters")
     result = analysis.suppress(analysis.compare_satisfaction(table, target=target))
-    threshold = dissatisfied_max(os.environ.get("SURVEY_DISSATISFIED_MAX"))
     groups, _, weighting, _ = nonresponse.with_nonresponse(
         result.groups, frame, min_response_rate, threshold
     )
@@ -99,21 +133,25 @@ def satisfaction(group_by, target, min_response_rate, fmt, out, chart, lang, **o
     )
 
 
-async def _satisfaction(counts, nonresponse, filters, group_by):  # type: ignore[no-untyped-def]
-    table = counts.satisfaction_table(await counts.rating_counts(filters, group_by))
-    return table, await nonresponse.frame_table(filters, group_by)
+async def _satisfaction(counts, nonresponse, filters, group_by, scope, threshold):  # type: ignore[no-untyped-def]
+    table = counts.satisfaction_table(await counts.rating_counts(filters, group_by, scope))
+    return table, await nonresponse.frame_table(filters, group_by, threshold, scope)
 
 
 @report.command()
 @filter_options
 @click.option("--group-by", type=click.Choice(GROUP_BY), default="agency", show_default=True)
-def reasons(group_by, fmt, out, chart, lang, **options) -> None:  # type: ignore[no-untyped-def]
-    """Reasons for dissatisfaction per agency, service or channel (multi-select)."""
+@question_option("a choice or multiple-choice question")
+def reasons(group_by, question, fmt, out, chart, lang, **options) -> None:  # type: ignore[no-untyped-def]
+    """Reasons for dissatisfaction per agency, service or channel (multi-select), or the
+    answers to another choice question."""
     import analysis
     from survey_app.statistics import counts
+    from survey_app.statistics.questions import CHOICE_KINDS
 
     filters = parse(options)
-    table, people = fetch(lambda: counts.reason_counts(filters, group_by))
+    scope = scope_for(filters, question, CHOICE_KINDS)
+    table, people = fetch(lambda: counts.reason_counts(filters, group_by, scope))
     if table.empty:
         raise click.ClickException("no reasons match these filters")
     result = analysis.suppress(analysis.reason_breakdown(table, respondents=people))
@@ -124,13 +162,16 @@ def reasons(group_by, fmt, out, chart, lang, **options) -> None:  # type: ignore
 @report.command()
 @filter_options
 @click.option("--period", type=click.Choice(PERIODS), default="month", show_default=True)
-def trend(period, fmt, out, chart, lang, **options) -> None:  # type: ignore[no-untyped-def]
+@question_option("a rating question")
+def trend(period, question, fmt, out, chart, lang, **options) -> None:  # type: ignore[no-untyped-def]
     """Satisfaction per period, with its trend and the last change."""
     import analysis
     from survey_app.statistics import counts
+    from survey_app.statistics.questions import RATING_KINDS
 
     filters = parse(options)
-    daily = fetch(lambda: counts.daily_rating_counts(filters, period))
+    scope = scope_for(filters, question, RATING_KINDS)
+    daily = fetch(lambda: counts.daily_rating_counts(filters, period, scope, by_agency=False))
     table = counts.period_table(daily, period)
     if table.empty:
         raise click.ClickException("no responses match these filters")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import click
+import httpx
 import pytest
 from click.testing import CliRunner, Result
 
@@ -284,6 +285,32 @@ def test_demo_responses_then_reports(live, tmp_path):
     done = survey_command("report", "reasons", "--channel", "fax", env=env)
     assert done.returncode == 2
     assert "unknown channel" in done.stderr
+
+    # Any question of any questionnaire, as the statistics API counts it.
+    from survey_app.auth import apikeys
+    from survey_app.db.tables import Role
+
+    key = live.run(apikeys.create(Role.analyst, None, "report test"))
+    query = {"questionnaire": "dossier-evaluation", "question": "timeliness", "format": "json"}
+    done = survey_command(
+        "report", "satisfaction", "--questionnaire", "dossier-evaluation",
+        "--question", "timeliness", "--format", "json", env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    api = httpx.get(
+        f"{live.url}/api/v1/stats/satisfaction",
+        params=query,
+        headers={"Authorization": f"Bearer {key}"},
+    ).json()
+    totals = {g["group"]: g["total"] for g in json.loads(done.stdout)["groups"]}
+    assert totals == {g["group"]: g["total"] for g in api["groups"]}
+    assert sum(t or 0 for t in totals.values()) > 0
+    done = survey_command("report", "trend", "--question", "comment", env=env)
+    assert done.returncode == 2
+    assert "comment" in done.stderr
+    done = survey_command("report", "reasons", "--questionnaire", "nope", env=env)
+    assert done.returncode == 2
+    assert "nope" in done.stderr
 
 
 @pytest.mark.slow
