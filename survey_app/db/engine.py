@@ -168,7 +168,7 @@ def configure_reads(engine: Engine, register_cache_seconds: float) -> None:
 async def close_reads(engine: Engine) -> None:
     """Close the pooled read connections (they reopen if the engine is used again)."""
     if isinstance(engine, PooledSQLiteEngine):
-        await engine.read_pool.close()
+        engine.read_pool.close()
 
 
 async def ping(engine: Engine) -> None:

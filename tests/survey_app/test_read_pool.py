@@ -98,7 +98,7 @@ def test_reads_see_every_commit_at_once(database_url, tmp_path):
 
 async def close(engine) -> None:
     if isinstance(engine, PooledSQLiteEngine):
-        await engine.read_pool.close()
+        engine.read_pool.close()
 
 
 def test_writes_outside_a_transaction_persist(database_url, rebound):
@@ -162,7 +162,7 @@ def test_one_pool_serves_several_event_loops(database_url):
         assert found == [["Shared"]] * 30
         assert 1 <= engine.read_pool.idle <= READ_POOL_SIZE
     finally:
-        asyncio.run(engine.read_pool.close())
+        engine.read_pool.close()
         run_async(write_elsewhere(database_url, "DELETE FROM agency WHERE code = $1", agency))
     assert engine.read_pool.idle == 0
 
@@ -196,7 +196,7 @@ def test_a_forked_child_opens_its_own_connections(database_url):
         assert asyncio.run(names(engine, agency)) == ["Forked"]
         assert engine.read_pool._idle == inherited
     finally:
-        asyncio.run(engine.read_pool.close())
+        engine.read_pool.close()
         run_async(write_elsewhere(database_url, "DELETE FROM agency WHERE code = $1", agency))
 
 
@@ -220,7 +220,9 @@ def test_the_app_reads_on_its_pool_and_closes_it_on_shutdown(database_url, rebou
                 pooled = list(engine.read_pool._idle)
         if isinstance(engine, PooledSQLiteEngine):
             assert engine.read_pool.idle == 0
-            assert all(connection._connection is None for connection in pooled)
+            for connection in pooled:
+                with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+                    connection.execute("SELECT 1")
 
 
 async def portal_key(agency: str) -> str:
