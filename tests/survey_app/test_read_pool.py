@@ -262,3 +262,55 @@ def test_postgres_reuses_prepared_statements(database_url, rebound):
     # asyncpg prepares a statement once per connection and names it; without its cache
     # (or with a connection per query) PostgreSQL would list none.
     assert run_async(scenario()) == 1
+
+
+def test_transactions_keep_their_own_connection(database_url, rebound):
+    agency = code()
+
+    async def scenario() -> tuple[list[str], list[str], list[str]]:
+        engine = engine_from_url(database_url)
+        bind_tables(engine, ALL_TABLES)
+        if isinstance(engine, PostgresEngine):
+            await engine.start_connection_pool(min_size=2, max_size=2)
+        try:
+            async with engine.transaction():
+                await Agency.insert(Agency(code=agency, kind=AgencyKind.ministry.value, name="T"))
+                inside = await names(engine, agency)
+                # Another task reads outside the transaction: nothing uncommitted.
+                outside = await asyncio.create_task(outside_transaction(engine, agency))
+            after = await names(engine, agency)
+            await Agency.delete().where(Agency.code == agency)
+            return inside, outside, after
+        finally:
+            if isinstance(engine, PostgresEngine):
+                await engine.close_connection_pool()
+            await close(engine)
+
+    assert run_async(scenario()) == (["T"], [], ["T"])
+
+
+async def outside_transaction(engine, agency: str) -> list[str]:
+    engine.current_transaction.set(None)
+    return await names(engine, agency)
+
+
+def test_a_cancelled_read_leaves_the_pool_sound(database_url):
+    engine = engine_from_url(database_url)
+    if not isinstance(engine, PooledSQLiteEngine):
+        pytest.skip("SQLite's pool only")
+    agency = code()
+    run_async(write_elsewhere(database_url, INSERT, agency, "Kept"))
+
+    async def scenario() -> list[list[str]]:
+        for _ in range(20):
+            task = asyncio.create_task(names(engine, agency))
+            await asyncio.sleep(0)
+            task.cancel()
+        return await asyncio.gather(*(names(engine, agency) for _ in range(20)))
+
+    try:
+        assert run_async(scenario()) == [["Kept"]] * 20
+        assert engine.read_pool.idle <= READ_POOL_SIZE
+    finally:
+        engine.read_pool.close()
+        run_async(write_elsewhere(database_url, "DELETE FROM agency WHERE code = $1", agency))
