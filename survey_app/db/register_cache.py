@@ -33,7 +33,7 @@ WRITTEN_TABLE = re.compile(r'^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+
 
 
 class BoundedCache:
-    """At most ``max_entries`` values, each for ``seconds``; the least recently used go first."""
+    """At most ``max_entries`` values, each until it expires; the least recently used go first."""
 
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self.max_entries = max_entries
