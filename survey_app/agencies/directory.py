@@ -8,6 +8,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from survey_app.db.engine import UNIQUE_VIOLATIONS
+from survey_app.db.register_cache import register_of
 from survey_app.db.tables import Agency, AgencyKind, Service
 from survey_app.lib.frames import parse_origins
 
@@ -109,7 +110,17 @@ class ServiceChoice:
 
 
 async def service_choice(agency_id: int, service_code: str) -> ServiceChoice | None:
-    """The service with this code at this agency, with its assignments, or None."""
+    """The service with this code at this agency, with its assignments, or None.
+
+    Cached for the register's bound (``register_cache_seconds``), unknown services too:
+    only portals with a valid key ask, and the cache holds a bounded number of entries.
+    """
+    return await register_of(Service).get(
+        "services", (agency_id, service_code), lambda: _service_choice(agency_id, service_code)
+    )
+
+
+async def _service_choice(agency_id: int, service_code: str) -> ServiceChoice | None:
     row = (
         await Service.select(
             Service.id,

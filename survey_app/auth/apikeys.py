@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from survey_app.db.register_cache import register_of
 from survey_app.db.tables import ApiKey, Role
 
 KEY_PREFIX = "svk_"
@@ -63,9 +64,20 @@ def plausible_key(key: str) -> bool:
 
 
 async def authenticate(key: str) -> KeyHolder | None:
-    """The holder of ``key`` if it is known and not revoked."""
+    """The holder of ``key`` if it is known and not revoked.
+
+    Holders are cached for the register's bound (``register_cache_seconds``); unknown keys
+    are not, so random keys cost a look-up each (the rate limiter bounds them) but no memory.
+    """
     if not plausible_key(key):
         return None
+    digest = hash_key(key)
+    return await register_of(ApiKey).get(
+        "keys", digest, lambda: _holder_of(digest), keep_none=False
+    )
+
+
+async def _holder_of(digest: str) -> KeyHolder | None:
     row = (
         await ApiKey.select(
             ApiKey.id,
@@ -73,7 +85,7 @@ async def authenticate(key: str) -> KeyHolder | None:
             ApiKey.agency.id.as_alias("agency_id"),
             ApiKey.agency.code.as_alias("agency_code"),
         )
-        .where((ApiKey.key_hash == hash_key(key)) & (ApiKey.revoked.eq(False)))
+        .where((ApiKey.key_hash == digest) & (ApiKey.revoked.eq(False)))
         .first()
     )
     if row is None:
@@ -84,3 +96,21 @@ async def authenticate(key: str) -> KeyHolder | None:
         agency_id=row["agency_id"],
         agency_code=row["agency_code"],
     )
+
+
+async def revoke(key_or_prefix: str) -> str:
+    """Revoke the one unrevoked key that is ``key_or_prefix`` (the whole key) or starts with
+    it (the prefix shown when listing keys, at least ``SHOWN_PREFIX_LEN`` characters);
+    returns its prefix. ValueError when no key or several keys match."""
+    if len(key_or_prefix) > SHOWN_PREFIX_LEN:
+        where = ApiKey.key_hash == hash_key(key_or_prefix)
+    elif len(key_or_prefix) == SHOWN_PREFIX_LEN:
+        where = ApiKey.prefix == key_or_prefix
+    else:
+        raise ValueError(f"give the whole key or its first {SHOWN_PREFIX_LEN} characters")
+    rows = await ApiKey.select(ApiKey.id, ApiKey.prefix).where(where & ApiKey.revoked.eq(False))
+    if len(rows) != 1:
+        found = "no unrevoked key" if not rows else f"{len(rows)} keys"
+        raise ValueError(f"{found} match {key_or_prefix[:SHOWN_PREFIX_LEN]!r}")
+    await ApiKey.update({ApiKey.revoked: True}).where(ApiKey.id == rows[0]["id"])
+    return rows[0]["prefix"]

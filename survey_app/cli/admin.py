@@ -1,4 +1,4 @@
-"""``survey agency|service add``, ``survey key create``, ``survey user create``."""
+"""``survey agency|service add``, ``survey key create|revoke``, ``survey user create``."""
 
 from __future__ import annotations
 
@@ -119,6 +119,23 @@ def key_create(agency_code: str, role: str, label: str) -> None:
     secret = run_with_database(work)
     click.echo(f"API key for {agency_code} ({role}); store it now, it will not be shown again:")
     click.echo(secret)
+
+
+@key.command("revoke")
+@click.argument("key_or_prefix", metavar="KEY")
+def key_revoke(key_or_prefix: str) -> None:
+    """Revoke KEY (the whole key, or its first 12 characters): it is refused from then on,
+    by running servers within SURVEY_REGISTER_CACHE_SECONDS."""
+    from survey_app.auth import apikeys
+
+    async def work(settings: Settings) -> tuple[str, float]:
+        try:
+            return await apikeys.revoke(key_or_prefix), settings.register_cache_seconds
+        except ValueError as error:
+            raise click.ClickException(str(error)) from error
+
+    prefix, bound = run_with_database(work)
+    click.echo(f"Key {prefix}... revoked; running servers refuse it within {bound:g} s.")
 
 
 @click.group()

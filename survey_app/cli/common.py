@@ -8,7 +8,13 @@ from typing import TypeVar
 
 import click
 
-from survey_app.db.engine import UNAVAILABLE, bind_tables, describe, engine_from_url
+from survey_app.db.engine import (
+    UNAVAILABLE,
+    bind_tables,
+    close_reads,
+    describe,
+    engine_from_url,
+)
 from survey_app.db.tables import ALL_TABLES
 from survey_app.lib.settings import Settings, private_var_dir
 
@@ -24,11 +30,19 @@ def run_with_database(work: Callable[[Settings], Awaitable[T]]) -> T:
     try:
         # A malformed setting (SURVEY_DISSATISFIED_MAX=x) is a message, not a traceback.
         settings = Settings.from_env()
-        bind_tables(engine_from_url(settings.database_url), ALL_TABLES)
+        engine = engine_from_url(settings.database_url)
+        bind_tables(engine, ALL_TABLES)
     except ValueError as error:
         raise click.ClickException(str(error)) from error
+
+    async def work_then_close() -> T:
+        try:
+            return await work(settings)
+        finally:
+            await close_reads(engine)
+
     try:
-        return asyncio.run(work(settings))
+        return asyncio.run(work_then_close())
     except UNAVAILABLE as error:
         raise click.ClickException(
             f"cannot use the database {describe(settings.database_url)}: {error}. "

@@ -6,6 +6,7 @@ import os
 import sqlite3
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -13,8 +14,11 @@ from piccolo.engine.base import Engine
 from piccolo.engine.cockroach import CockroachEngine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.querystring import QueryString
 from piccolo.table import Table
 
+from survey_app.db.read_pool import ReadPool, is_read
+from survey_app.db.register_cache import RegisterCache
 from survey_app.lib.settings import PRIVATE_FILE_MODE, make_private, private_directory
 
 # A writer waits this long for SQLite's lock before giving up; bursts of
@@ -73,6 +77,41 @@ def private_sqlite_files(path: Path) -> None:
         make_private(file)
 
 
+class PooledSQLiteEngine(SQLiteEngine):
+    """Piccolo's SQLite engine, reading outside transactions on pooled connections
+    (``read_pool``) and keeping the register cache its own writes clear (``register``)."""
+
+    def __init__(self, path: str, **connection_kwargs: Any) -> None:
+        super().__init__(path=path, **connection_kwargs)
+        self.read_pool = ReadPool(self.connection_kwargs)
+        self.register = RegisterCache()
+
+    async def run_querystring(self, querystring: QueryString, in_pool: bool = False) -> Any:
+        query, args = querystring.compile_string(engine_type=self.engine_type)
+        if is_read(query) and self.current_transaction.get() is None and not self.log_queries:
+            return await self.read_pool.fetch(query, args)
+        response = await super().run_querystring(querystring, in_pool)
+        self.register.wrote(query)
+        return response
+
+
+class CachingPostgresEngine(PostgresEngine):
+    """Piccolo's PostgreSQL engine, whose pool (started in the lifespan) already reuses each
+    connection's prepared statements, keeping the register cache its own writes clear."""
+
+    def __init__(self, config: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(config=config, **kwargs)
+        self.register = RegisterCache()
+
+    async def run_querystring(self, querystring: QueryString, in_pool: bool = True) -> Any:
+        response = await super().run_querystring(querystring, in_pool)
+        # Reads need no second compilation (tens of µs for a wide select) to be told apart.
+        if not is_read(querystring.template):
+            query, _ = querystring.compile_string(engine_type=self.engine_type)
+            self.register.wrote(query)
+        return response
+
+
 def engine_from_url(url: str) -> Engine:
     """Create (without connecting) the engine that ``url`` names.
 
@@ -82,9 +121,9 @@ def engine_from_url(url: str) -> Engine:
     if scheme == "sqlite":
         path = sqlite_path(url)
         private_sqlite_files(path)
-        return SQLiteEngine(path=str(path), timeout=SQLITE_BUSY_TIMEOUT_S)
+        return PooledSQLiteEngine(path=str(path), timeout=SQLITE_BUSY_TIMEOUT_S)
     if scheme in ("postgresql", "postgres"):
-        return PostgresEngine(config={"dsn": url})
+        return CachingPostgresEngine(config={"dsn": url})
     if scheme in ("cockroachdb", "cockroach"):
         return CockroachEngine(config={"dsn": "postgresql" + url[len(scheme) :]})
     raise ValueError(
@@ -117,6 +156,20 @@ async def prepare(engine: Engine) -> None:
         # WAL lets readers run beside the writer; it is stored in the file,
         # so setting it once per start is enough for every later connection.
         await engine.run_ddl("PRAGMA journal_mode=WAL")
+
+
+def configure_reads(engine: Engine, register_cache_seconds: float) -> None:
+    """How long this process may answer from its register cache (``Settings``)."""
+    register = getattr(engine, "register", None)
+    if register is not None:
+        register.seconds = register_cache_seconds
+        register.clear()
+
+
+async def close_reads(engine: Engine) -> None:
+    """Close the pooled read connections (they reopen if the engine is used again)."""
+    if isinstance(engine, PooledSQLiteEngine):
+        engine.read_pool.close()
 
 
 async def ping(engine: Engine) -> None:

@@ -79,6 +79,11 @@ class Settings:
     timezone:
         The IANA zone whose days, weeks, months and quarters the statistics
         count in (``SURVEY_TIMEZONE``); timestamps are stored in UTC.
+    register_cache_seconds:
+        How long each process may keep the API keys, services and questionnaire
+        assignments it read (``SURVEY_REGISTER_CACHE_SECONDS``): a key revoked or an
+        assignment changed by another process takes effect within this; 0 reads them
+        on every request.
     """
 
     database_url: str = f"sqlite:///{DEFAULT_VAR_DIR / DATABASE_FILE}"
@@ -96,6 +101,9 @@ class Settings:
     rate_limit_namespace: str = "survey-rate"
     dissatisfied_max: int = 2
     timezone: str = DEFAULT_TIMEZONE
+    # Seconds rather than minutes: revoking a leaked key is urgent; a portal calling at
+    # 100 requests a second still reads its key once per 500 requests.
+    register_cache_seconds: float = 5.0
 
     @property
     def https(self) -> bool:
@@ -133,6 +141,13 @@ class Settings:
             rate_limit_exempt=parse_networks(env.get("SURVEY_RATE_LIMIT_EXEMPT", "")),
             rate_limit_namespace=env.get(
                 "SURVEY_REDIS_NAMESPACE", cls.default("rate_limit_namespace")
+            ),
+            register_cache_seconds=max(
+                0.0,
+                float(
+                    env.get("SURVEY_REGISTER_CACHE_SECONDS")
+                    or cls.default("register_cache_seconds")
+                ),
             ),
         )
 

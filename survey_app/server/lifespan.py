@@ -10,7 +10,7 @@ from litestar import Litestar
 from litestar.stores.base import Store
 from piccolo.engine.postgres import PostgresEngine
 
-from survey_app.db.engine import prepare
+from survey_app.db.engine import close_reads, configure_reads, prepare
 from survey_app.db.tables import TOKEN_BYTES
 from survey_app.definitions.registry import register_questionnaires
 from survey_app.lib.context import AppContext
@@ -31,6 +31,7 @@ def lifespan(ctx: AppContext, writer: GroupCommitWriter, limits_store: Store) ->
     @asynccontextmanager
     async def serving(_: Litestar) -> AsyncIterator[None]:
         install_redaction(TOKEN_BYTES)
+        configure_reads(engine, ctx.settings.register_cache_seconds)
         if isinstance(engine, PostgresEngine):
             await engine.start_connection_pool()
         try:
@@ -49,5 +50,6 @@ def lifespan(ctx: AppContext, writer: GroupCommitWriter, limits_store: Store) ->
         finally:
             if isinstance(engine, PostgresEngine):
                 await engine.close_connection_pool()
+            await close_reads(engine)
 
     return serving

@@ -99,6 +99,9 @@ def site(live, tmp_path) -> Iterator[Site]:
         "SURVEY_VAR_DIR": str(tmp_path),
         "SURVEY_QUESTIONNAIRE_DIR": str(questionnaire_dir(tmp_path)),
         "SURVEY_RATE_LIMIT_EXEMPT": "127.0.0.1",
+        # The server reads each assignment made by the CLI at once; how long it may keep
+        # one is tested in test_register_cache.py.
+        "SURVEY_REGISTER_CACHE_SECONDS": "0",
     }
     with server_process(env, tmp_path / "server.log") as server:
         yield Site(url=server.url, env=env, mic=mic, mof=mof)
