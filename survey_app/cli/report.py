@@ -3,13 +3,11 @@ under the same disclosure control (``analysis.suppress``)."""
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from survey_app.cli.analyze import draw, emit, output_options
 from survey_app.cli.common import run_with_database
-from survey_app.lib.settings import Settings, dissatisfied_max
+from survey_app.lib.settings import Settings
 from survey_app.statistics.filters import GROUP_BY, PERIODS, FilterError, Filters
 
 
@@ -59,7 +57,10 @@ def scope_for(filters: Filters, question: str | None, kinds: tuple[str, ...]):  
     from survey_app.lib.settings import SUPPORTED_LOCALES
     from survey_app.statistics.questions import QuestionError, resolve
 
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ValueError as error:  # a malformed setting is a message, not a traceback
+        raise click.ClickException(str(error)) from error
     served = load_directory(
         settings.questionnaire_dir, locales_dir=settings.locales_dir, locales=SUPPORTED_LOCALES
     )
@@ -114,7 +115,7 @@ def satisfaction(  # type: ignore[no-untyped-def]
 
     filters = parse(options)
     scope = scope_for(filters, question, RATING_KINDS)
-    threshold = dissatisfied_max(os.environ.get("SURVEY_DISSATISFIED_MAX"))
+    threshold = Settings.from_env().dissatisfied_max  # checked by scope_for
     table, frame = fetch(
         lambda: _satisfaction(counts, nonresponse, filters, group_by, scope, threshold)
     )
