@@ -39,6 +39,7 @@ from survey_app.lib.i18n import Catalogs
 from survey_app.lib.settings import SUPPORTED_LOCALES, Settings
 from survey_app.server import health
 from survey_app.server.admin import admin_handler
+from survey_app.server.compression import GzipWhenAccepted
 from survey_app.server.errors import handled_exceptions
 from survey_app.server.headers import security_headers
 from survey_app.server.lifespan import lifespan
@@ -90,7 +91,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan(ctx, writer, limits_store)],
         template_config=template_config(ctx.catalogs),
         openapi_config=openapi_config(),
-        compression_config=CompressionConfig(backend="gzip", minimum_size=512),
+        compression_config=CompressionConfig(
+            backend="gzip", minimum_size=512, middleware_class=GzipWhenAccepted
+        ),
         middleware=[RequestLimits, *rate_limits(settings, limits_store)],
         before_send=[security_headers],
         stores={STORE_NAME: limits_store},
@@ -159,15 +162,21 @@ def template_config(catalogs: Catalogs) -> TemplateConfig:
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))
 
 
+# Routes with no form and no state-changing method: on a GET, Litestar's CSRF middleware
+# builds a request, signs a fresh token and sets a cookie, half the cost of a /livez.
+NO_FORMS = ["^/livez$", "^/readyz$", "^/static/", "^/embed\\.js$", "^/q/"]
+
+
 def csrf_config(settings: Settings) -> CSRFConfig:
     """Staff forms carry a CSRF token. The citizen form (the token in the path is the
     capability, and an iframe may get no cookies), the bearer-key API and piccolo_admin
-    (its own CSRF protection) are left out."""
+    (its own CSRF protection) are left out, and so are routes that only serve files or
+    health (``NO_FORMS``); any other route gets the token, and unsafe methods need it."""
     return CSRFConfig(
         secret=hashlib.sha256(f"csrf:{settings.secret}".encode()).hexdigest(),
         cookie_name="survey_csrf",
         cookie_secure=settings.https,
-        exclude=["^/api/", "^/s/", "^/admin"],
+        exclude=["^/api/", "^/s/", "^/admin", *NO_FORMS],
     )
 
 
