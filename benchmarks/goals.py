@@ -40,6 +40,15 @@ def evaluate(result: dict[str, Any]) -> list[dict[str, Any]]:
         _goal("/livez / bare Litestar", _ratio(livez, _rate(result, "bare")), LIVEZ_TO_BARE, True)
     ]
     result.setdefault("livez", {})["ratio_to_bare"] = found[0]["value"]
+    cpu = {n: result.get(n, {}).get("server_cpu_us_per_request") for n in ("bare", "livez")}
+    found.append(
+        _goal(
+            "/livez / bare Litestar, by server CPU per request",
+            _ratio(cpu["bare"], cpu["livez"]),
+            LIVEZ_TO_BARE,
+            True,
+        )
+    )
     found.append(
         _goal(
             "2 workers / 1 worker (/livez)",

@@ -3,6 +3,7 @@ or the bare Litestar reference served the same way (``benchmarks.bare``)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -28,6 +29,12 @@ class Server:
     base_url: str
     log: Path
 
+    def cpu_s(self) -> float:
+        """CPU time the process has used so far (user + system): read before and after a
+        run, the server's CPU per request, which other jobs on the machine barely move."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def peak_rss_kib(self) -> int | None:
         """``VmHWM``: the largest resident set the process has had so far."""
         return _status_kib(self.pid, "VmHWM")
@@ -51,7 +58,12 @@ def _status_kib(pid: int, field: str) -> int | None:
 
 @contextmanager
 def running(
-    made: Target, *, app: str = "survey", workers: int = 1, limits: str | None = None
+    made: Target,
+    *,
+    app: str = "survey",
+    workers: int = 1,
+    limits: str | None = None,
+    cwd: Path = REPO,
 ) -> Iterator[Server]:
     """Serve ``made`` on a free port until the block ends; its error log is kept.
 
@@ -81,7 +93,7 @@ def running(
         process = subprocess.Popen(  # noqa: S603 - fixed program and arguments
             command,
             env=environment(made, limits),
-            cwd=REPO,
+            cwd=cwd,
             stdout=subprocess.DEVNULL,
             stderr=sink,
         )
