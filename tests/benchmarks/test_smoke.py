@@ -86,10 +86,14 @@ def test_load_stage_compares_with_bare_litestar_and_runs_every_path(
     assert transaction["counts"]["invited"] >= transaction["counts"]["answered"]
     for name in ("page", "invitations", "submit", "transaction"):
         assert sqlite[name]["ratio_to_livez"] > 0, name
-        assert sqlite[name]["status"]["5xx"] == 0, name
+        # No answer twice (409), no invitation refused, nothing failed.
+        assert sqlite[name]["status"]["4xx"] == sqlite[name]["status"]["5xx"] == 0, name
+    assert sqlite["bare"]["server_cpu_us_per_request"] > 0
+    assert sqlite["livez"]["server_cpu_us_per_request"] > 0
     for name in ("mixed_quiet", "mixed_busy"):
         assert sqlite[name]["citizens"]["counts"]["pages"] > 0
         assert sqlite[name]["portals"]["counts"]["c201"] > 0
+        assert sqlite[name]["citizens"]["status"]["4xx"] == 0
     assert sqlite["mixed_busy"]["analyst"]["status"]["2xx"] > 0
     assert "analyst" not in sqlite["mixed_quiet"]
     assert sqlite["livez_2_workers"]["requests_per_s"] > 0
