@@ -10,6 +10,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 REPO = PACKAGE_DIR.parent
 RESULTS = PACKAGE_DIR / "results" / "latest.json"
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 ENGINES = ("sqlite", "postgres")
 STAGES = ("load", "stats")
 
@@ -27,8 +28,14 @@ class Options:
     stats_sizes: tuple[int, ...] = (100_000, 1_000_000)
     stats_repeats: int = 5
     baseline_repeats: int = 3
+    # Interleaved (bare, ours) /livez pairs; the median of each is compared.
+    reference_rounds: int = 3
     postgres_url: str = field(
         default_factory=lambda: os.environ.get("SURVEY_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    )
+    # Where the limits run counts requests; empty or unreachable skips that run.
+    redis_url: str = field(
+        default_factory=lambda: os.environ.get("SURVEY_BENCH_REDIS_URL", DEFAULT_REDIS_URL)
     )
     output: Path = RESULTS
     smoke: bool = False
@@ -46,10 +53,11 @@ class Options:
             "connections": 8,
             # Enough for 2 s at several thousand submissions a second (a run that
             # runs out of tokens measures a lower bound).
-            "tokens": 20_000,
+            "tokens": 10_000,
             "stats_sizes": (2_000,),
             "stats_repeats": 1,
             "baseline_repeats": 1,
+            "reference_rounds": 1,
             "smoke": True,
         }
         values.update(overrides)

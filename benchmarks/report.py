@@ -7,13 +7,25 @@ from pathlib import Path
 from typing import Any
 
 HEADER = (
-    "| engine | endpoint | req/s | p50 ms | p99 ms | ratio to /livez | errors |",
+    "| engine | run | req/s | p50 ms | p99 ms | ratio | errors |",
     "|---|---|---:|---:|---:|---:|---:|",
 )
+# (result key, sub-run of a mixed load or None, label, the ratio's key and what it is to)
 LOAD_ROWS = (
-    ("livez", "GET /livez"),
-    ("submit", "POST /api/v1/responses"),
-    ("page", "GET /s/{token} (gzip)"),
+    ("bare", None, "bare Litestar GET /livez (reference)", None, ""),
+    ("livez", None, "GET /livez", "ratio_to_bare", "bare"),
+    ("page", None, "GET /s/{token} (gzip)", "ratio_to_livez", "/livez"),
+    ("invitations", None, "POST /api/v1/invitations (201s)", "ratio_to_livez", "/livez"),
+    ("submit", None, "POST /api/v1/responses (201s)", "ratio_to_livez", "/livez"),
+    ("transaction", None, "invitation + answer (2xx)", "ratio_to_livez", "/livez"),
+    ("mixed_quiet", "citizens", "mixed: citizens (page + answer)", None, ""),
+    ("mixed_quiet", "portals", "mixed: portals (invitations)", None, ""),
+    ("mixed_busy", "citizens", "mixed + analyst: citizens", None, ""),
+    ("mixed_busy", "portals", "mixed + analyst: portals", None, ""),
+    ("mixed_busy", "analyst", "mixed + analyst: analyst (stats)", None, ""),
+    ("livez_2_workers", None, "GET /livez, 2 workers", None, ""),
+    ("keepalive_2_workers", None, "GET /livez, 2 workers, 1 connection", None, ""),
+    ("submit_limited", None, "POST /api/v1/responses, Redis limits", "ratio_to_unlimited", "none"),
 )
 
 
@@ -34,17 +46,31 @@ def load_table(engines: dict[str, Any]) -> list[str]:
             )
             lines.append(f"| {engine} | {why} | | | | | |")
             continue
-        for key, label in LOAD_ROWS:
+        for key, part, label, ratio_key, to in LOAD_ROWS:
             run = result.get(key)
+            if run and part:
+                run = run.get(part)
             if not run:
                 continue
-            ratio = run.get("ratio_to_livez")
+            ratio = run.get(ratio_key) if ratio_key else None
+            shown = "" if ratio is None else f"{ratio:.2f} × {to}"
             lines.append(
                 f"| {engine} | {label} | {run['requests_per_s']:,.0f} | {run['p50_ms']:.1f} "
-                f"| {run['p99_ms']:.1f} | {'' if ratio is None else f'{ratio:.2f}'} "
-                f"| {_errors(run)} |"
+                f"| {run['p99_ms']:.1f} | {shown} | {_errors(run)} |"
             )
     return lines
+
+
+def goal_lines(engines: dict[str, Any]) -> list[str]:
+    lines = ["| engine | goal | measured | target | met |", "|---|---|---:|---:|---|"]
+    for engine, result in engines.items():
+        for goal in result.get("goals", []):
+            sign = "≥" if goal["at_least"] else "<"
+            met = {True: "yes", False: "NO", None: "?"}[goal["met"]]
+            lines.append(
+                f"| {engine} | {goal['goal']} | {goal['value']} | {sign} {goal['target']} | {met} |"
+            )
+    return lines if len(lines) > 2 else []
 
 
 def summary_lines(engines: dict[str, Any]) -> list[str]:

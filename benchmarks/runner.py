@@ -56,12 +56,14 @@ def run(options: Options) -> int:
     engines = {engine: run_engine(engine, options) for engine in options.engines}
     info = machine.describe(version)
     info["postgresql"] = engines.get("postgres", {}).get("server_version")
-    settings = {k: v for k, v in asdict(options).items() if k not in ("postgres_url", "output")}
+    private = ("postgres_url", "redis_url", "output")
+    settings = {k: v for k, v in asdict(options).items() if k not in private}
     result = {"machine": info, "options": settings, "engines": engines}
     report.write(options.output, result)
 
     lines = report.load_table(engines)
     lines += ["", *report.summary_lines(engines)]
+    lines += ["", *report.goal_lines(engines)]
     stats_lines = report.stats_table(engines)
     if stats_lines:
         lines += ["", *stats_lines]

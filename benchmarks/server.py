@@ -1,7 +1,9 @@
-"""The real server as a child process: uvicorn, one worker, no access log."""
+"""The real server as a child process: ``survey serve`` (access log on, to /dev/null),
+or the bare Litestar reference served the same way (``benchmarks.bare``)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -16,7 +18,7 @@ import httpx
 
 from benchmarks.databases import Target
 from benchmarks.options import REPO
-from benchmarks.survey_cli import environment
+from benchmarks.survey_cli import environment, survey_command
 
 START_TIMEOUT_S = 60.0
 
@@ -26,6 +28,12 @@ class Server:
     pid: int
     base_url: str
     log: Path
+
+    def cpu_s(self) -> float:
+        """CPU time the process has used so far (user + system): read before and after a
+        run, the server's CPU per request, which other jobs on the machine barely move."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def peak_rss_kib(self) -> int | None:
         """``VmHWM``: the largest resident set the process has had so far."""
@@ -49,29 +57,45 @@ def _status_kib(pid: int, field: str) -> int | None:
 
 
 @contextmanager
-def running(made: Target) -> Iterator[Server]:
-    """Serve ``made`` on a free port until the block ends; the log is kept for errors."""
+def running(
+    made: Target,
+    *,
+    app: str = "survey",
+    workers: int = 1,
+    limits: str | None = None,
+    cwd: Path = REPO,
+) -> Iterator[Server]:
+    """Serve ``made`` on a free port until the block ends; its error log is kept.
+
+    ``app`` ``bare`` serves the reference instead; ``limits`` is where rate limits are
+    counted (``memory`` or a Redis URL), None for none (see ``survey_cli.rate_limits``).
+    The access log goes where ``survey serve`` writes it (standard output), here to
+    /dev/null: the same lines are formatted and redacted for both apps.
+    """
     port = free_port()
-    log = made.var_dir / f"server-{port}.log"
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "survey_app.server.app:create_app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
+    log = made.var_dir / f"server-{app}-{port}.log"
+    if app == "bare":
+        command = [sys.executable, "-m", "benchmarks.bare", "--port", str(port)]
+    else:
+        command = [
+            *survey_command(),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "info",
+        ]
     with log.open("w") as sink:
         process = subprocess.Popen(  # noqa: S603 - fixed program and arguments
-            command, env=environment(made), cwd=REPO, stdout=sink, stderr=subprocess.STDOUT
+            command,
+            env=environment(made, limits),
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
         )
     server = Server(pid=process.pid, base_url=f"http://127.0.0.1:{port}", log=log)
     try:

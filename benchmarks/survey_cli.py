@@ -23,11 +23,12 @@ def survey_executable() -> str:
     return str(script) if script.exists() else ""
 
 
-def rate_limits() -> dict[str, str]:
-    """wrk speaks from one address with one key, so the budgets are off, unless
-    ``SURVEY_BENCH_RATE_LIMITS`` is ``memory`` or a Redis URL: then every request is
-    counted there against budgets no run reaches, to measure what the counting costs."""
-    store = os.environ.get("SURVEY_BENCH_RATE_LIMITS")
+def rate_limits(store: str | None = None) -> dict[str, str]:
+    """wrk speaks from one address with one key, so the budgets are off, unless ``store``
+    (default ``SURVEY_BENCH_RATE_LIMITS``) is ``memory`` or a Redis URL: then every
+    request is counted there against budgets no run reaches, to measure what the
+    counting costs."""
+    store = store or os.environ.get("SURVEY_BENCH_RATE_LIMITS")
     if not store:
         return {"SURVEY_CITIZEN_RATE_PER_MINUTE": "0", "SURVEY_API_RATE_PER_SECOND": "0"}
     limits = {"SURVEY_CITIZEN_RATE_PER_MINUTE": "1000000", "SURVEY_API_RATE_PER_SECOND": "1000000"}
@@ -36,8 +37,13 @@ def rate_limits() -> dict[str, str]:
     return {**limits, "SURVEY_REDIS_URL": store, "SURVEY_REDIS_NAMESPACE": f"bench-{os.getpid()}"}
 
 
-def environment(made: Target) -> dict[str, str]:
-    return {**os.environ, **made.env(), "SURVEY_SECRET": SECRET, **rate_limits()}
+def environment(made: Target, limits: str | None = None) -> dict[str, str]:
+    return {**os.environ, **made.env(), "SURVEY_SECRET": SECRET, **rate_limits(limits)}
+
+
+def survey_command() -> list[str]:
+    script = survey_executable()
+    return [script] if script else [sys.executable, "-m", "survey_app"]
 
 
 def survey(made: Target, *args: str, timeout: float = 3600, stream: bool = False) -> str:
@@ -45,10 +51,8 @@ def survey(made: Target, *args: str, timeout: float = 3600, stream: bool = False
 
     ``stream`` lets a long command's progress bar (on stderr) reach the terminal.
     """
-    script = survey_executable()
-    command = [script] if script else [sys.executable, "-m", "survey_app"]
     done = subprocess.run(  # noqa: S603 - fixed program, arguments from this module
-        [*command, *args],
+        [*survey_command(), *args],
         env=environment(made),
         cwd=REPO,
         stdout=subprocess.PIPE,

@@ -17,6 +17,9 @@ from typing import Any
 from benchmarks.options import PACKAGE_DIR
 
 POST_SCRIPT = PACKAGE_DIR / "post_responses.lua"
+INVITATIONS_SCRIPT = PACKAGE_DIR / "post_invitations.lua"
+TRANSACTION_SCRIPT = PACKAGE_DIR / "transaction.lua"
+CITIZENS_SCRIPT = PACKAGE_DIR / "citizens.lua"
 SUMMARY_SCRIPT = PACKAGE_DIR / "summary.lua"
 MARKER = "BENCH_RESULT "
 # A request slower than this counts as a timeout; generous, so a slow commit under
@@ -82,4 +85,7 @@ def run(
     for name in ("p50", "p75", "p90", "p99", "max", "mean"):
         result[f"{name}_ms"] = round(result.pop(f"{name}_us") / 1000, 2)
     result["socket_errors_total"] = sum(result["socket_errors"].values())
+    if "counts" in result:  # scripts built on report.lua
+        counts = result["counts"]
+        result["status"] = {f"{c}xx": counts[f"c{c}xx"] for c in "2345"}
     return result

@@ -51,6 +51,9 @@ _PLACEHOLDER = re.compile(
 )
 # Standard LogRecord attributes: everything else on a record came in through ``extra``.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# Redacted templates remembered, at most: a program that builds templates from data
+# (a token among them) must not fill memory.
+TEMPLATES_KEPT = 256
 
 
 def token_shape(token_bytes: int) -> re.Pattern[str]:
@@ -65,13 +68,22 @@ def token_shape(token_bytes: int) -> re.Pattern[str]:
 
 
 def redactor(token_bytes: int) -> Callable[[str], str]:
-    """A function that redacts invitation tokens of ``token_bytes`` random bytes in a text."""
+    """A function that redacts invitation tokens of ``token_bytes`` random bytes in a text.
+
+    Every access line passes through it: each pattern runs only on a text that could
+    hold what it looks for (``/s/``; the word ``token``; a run as long as a token).
+    """
     shape = token_shape(token_bytes)
+    chars = -(-token_bytes * 4 // 3)
 
     def redact(text: str) -> str:
-        text = _CITIZEN_PATH.sub(REDACTED, text)
-        text = _TOKEN_PAIR.sub(lambda match: match.group(1) + REDACTED, text)
-        return shape.sub(REDACTED, text)
+        if "/s/" in text:
+            text = _CITIZEN_PATH.sub(REDACTED, text)
+        if "token" in text.lower():
+            text = _TOKEN_PAIR.sub(lambda match: match.group(1) + REDACTED, text)
+        if len(text) >= chars:
+            text = shape.sub(REDACTED, text)
+        return text
 
     return redact
 
@@ -87,6 +99,8 @@ class RedactTokens(logging.Filter):
         super().__init__(name)
         self.token_bytes = token_bytes
         self.redact = redactor(token_bytes)
+        # Templates are few and fixed (uvicorn's access line is one): each is redacted once.
+        self._templates: dict[str, str] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.args and isinstance(record.msg, str):
@@ -104,8 +118,9 @@ class RedactTokens(logging.Filter):
             record.exc_text = self.redact(record.exc_text)
         if record.stack_info:
             record.stack_info = self.redact(record.stack_info)
-        for key, value in vars(record).items():
-            if key not in _RECORD_ATTRIBUTES and isinstance(value, str):
+        for key in vars(record).keys() - _RECORD_ATTRIBUTES:
+            value = getattr(record, key)
+            if isinstance(value, str):
                 # uvicorn's color_message is a template for the same arguments.
                 template = key == "color_message" and record.args
                 setattr(record, key, self._template(value) if template else self.redact(value))
@@ -120,6 +135,14 @@ class RedactTokens(logging.Filter):
 
     def _template(self, template: str) -> str:
         """``template`` redacted between its ``%`` placeholders, which stay as they are."""
+        redacted = self._templates.get(template)
+        if redacted is None:
+            redacted = self._redact_template(template)
+            if len(self._templates) < TEMPLATES_KEPT:
+                self._templates[template] = redacted
+        return redacted
+
+    def _redact_template(self, template: str) -> str:
         pieces, start = [], 0
         for placeholder in _PLACEHOLDER.finditer(template):
             pieces += [self.redact(template[start : placeholder.start()]), placeholder.group()]

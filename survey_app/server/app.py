@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from litestar import Litestar, Router
+from litestar import Litestar, Request, Router
 from litestar.config.compression import CompressionConfig
 from litestar.config.csrf import CSRFConfig
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.file_system import BaseLocalFileSystem
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
@@ -40,6 +40,7 @@ from survey_app.lib.settings import SUPPORTED_LOCALES, Settings
 from survey_app.publication import controller as publication
 from survey_app.server import health
 from survey_app.server.admin import admin_handler
+from survey_app.server.compression import GzipWhenAccepted
 from survey_app.server.errors import handled_exceptions
 from survey_app.server.headers import security_headers
 from survey_app.server.lifespan import lifespan
@@ -50,7 +51,7 @@ from survey_app.statistics.comments import CommentsController
 from survey_app.statistics.controller import StatisticsController
 from survey_app.statistics.exports import ExportsController
 from survey_app.submissions import controller as submissions
-from survey_app.submissions.writer import writer_for
+from survey_app.submissions.writer import GroupCommitWriter, writer_for
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
@@ -84,15 +85,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             static_files_router(),
             admin_handler(production=settings.https),
         ],
-        dependencies={
-            "ctx": Provide(lambda: ctx, sync_to_thread=False),
-            "writer": Provide(lambda: writer, sync_to_thread=False),
-            "principal": Provide(current_principal, sync_to_thread=False),
-        },
+        dependencies=dependencies(ctx, writer),
         lifespan=[lifespan(ctx, writer, limits_store)],
         template_config=template_config(ctx.catalogs),
         openapi_config=openapi_config(),
-        compression_config=CompressionConfig(backend="gzip", minimum_size=512),
+        compression_config=CompressionConfig(
+            backend="gzip", minimum_size=512, middleware_class=GzipWhenAccepted
+        ),
         middleware=[RequestLimits, *rate_limits(settings, limits_store)],
         before_send=[security_headers],
         stores={STORE_NAME: limits_store},
@@ -109,6 +108,26 @@ def create_app(settings: Settings | None = None) -> Litestar:
             + ", ".join(unguarded)
         )
     return app
+
+
+def dependencies(ctx: AppContext, writer: GroupCommitWriter) -> dict[str, Provide]:
+    """``ctx``, ``writer`` and ``principal``, each provided as a chain (principal after
+    writer after ctx). Litestar resolves independent dependencies of a handler in an
+    anyio task group, about 25 µs a dependency (three cost 100 µs against 34 when
+    chained, in process); a chain is resolved one by one, and each link is a cheap
+    synchronous call."""
+
+    def provide_writer(ctx: NamedDependency[Any]) -> GroupCommitWriter:
+        return writer
+
+    def provide_principal(request: Request, writer: NamedDependency[Any]) -> Any:
+        return current_principal(request)
+
+    return {
+        "ctx": Provide(lambda: ctx, sync_to_thread=False),
+        "writer": Provide(provide_writer, sync_to_thread=False),
+        "principal": Provide(provide_principal, sync_to_thread=False),
+    }
 
 
 class StaticFileSystem(BaseLocalFileSystem):
@@ -161,15 +180,21 @@ def template_config(catalogs: Catalogs) -> TemplateConfig:
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))
 
 
+# Routes with no form and no state-changing method: on a GET, Litestar's CSRF middleware
+# builds a request, signs a fresh token and sets a cookie, half the cost of a /livez.
+NO_FORMS = ["^/livez$", "^/readyz$", "^/static/", "^/embed\\.js$", "^/q/"]
+
+
 def csrf_config(settings: Settings) -> CSRFConfig:
     """Staff forms carry a CSRF token. The citizen form (the token in the path is the
     capability, and an iframe may get no cookies), the bearer-key API and piccolo_admin
-    (its own CSRF protection) are left out."""
+    (its own CSRF protection) are left out, and so are routes that only serve files or
+    health (``NO_FORMS``); any other route gets the token, and unsafe methods need it."""
     return CSRFConfig(
         secret=hashlib.sha256(f"csrf:{settings.secret}".encode()).hexdigest(),
         cookie_name="survey_csrf",
         cookie_secure=settings.https,
-        exclude=["^/api/", "^/s/", "^/admin", "^/public"],
+        exclude=["^/api/", "^/s/", "^/admin", "^/public", *NO_FORMS],
     )
 
 

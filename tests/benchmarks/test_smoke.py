@@ -38,16 +38,24 @@ def run_benchmarks(output: Path, *args: str) -> dict[str, Any]:
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,  # several servers start: ours, the bare reference, 2 workers, limits
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(output.read_text())
 
 
+@pytest.fixture(scope="module")
+def load_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One smoke run of the load stage, read by every test of it."""
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed")
+    return run_benchmarks(tmp_path_factory.mktemp("load") / "latest.json")
+
+
 @pytest.mark.slow
-def test_load_stage_measures_livez_submissions_and_the_page(tmp_path: Path) -> None:
-    result = run_benchmarks(tmp_path / "latest.json")
+def test_load_stage_measures_livez_submissions_and_the_page(load_run: dict[str, Any]) -> None:
+    result = load_run
 
     sqlite = result["engines"]["sqlite"]
     assert sqlite["livez"]["requests_per_s"] > 0
@@ -61,6 +69,38 @@ def test_load_stage_measures_livez_submissions_and_the_page(tmp_path: Path) -> N
     assert sqlite["peak_rss_kib"] > 0
     assert "stats" not in sqlite  # off in a smoke run unless asked for
     assert result["machine"]["cores"] >= 1
+
+
+@pytest.mark.slow
+def test_load_stage_compares_with_bare_litestar_and_runs_every_path(
+    load_run: dict[str, Any],
+) -> None:
+    result = load_run
+
+    sqlite = result["engines"]["sqlite"]
+    assert sqlite["bare"]["requests_per_s"] > 0
+    assert sqlite["livez"]["ratio_to_bare"] > 0
+    assert sqlite["invitations"]["counts"]["c201"] > 0
+    transaction = sqlite["transaction"]
+    assert transaction["counts"]["answered"] > 0
+    assert transaction["counts"]["invited"] >= transaction["counts"]["answered"]
+    for name in ("page", "invitations", "submit", "transaction"):
+        assert sqlite[name]["ratio_to_livez"] > 0, name
+        # No answer twice (409), no invitation refused, nothing failed.
+        assert sqlite[name]["status"]["4xx"] == sqlite[name]["status"]["5xx"] == 0, name
+    assert sqlite["bare"]["server_cpu_us_per_request"] > 0
+    assert sqlite["livez"]["server_cpu_us_per_request"] > 0
+    for name in ("mixed_quiet", "mixed_busy"):
+        assert sqlite[name]["citizens"]["counts"]["pages"] > 0
+        assert sqlite[name]["portals"]["counts"]["c201"] > 0
+        assert sqlite[name]["citizens"]["status"]["4xx"] == 0
+    assert sqlite["mixed_busy"]["analyst"]["status"]["2xx"] > 0
+    assert "analyst" not in sqlite["mixed_quiet"]
+    assert sqlite["livez_2_workers"]["requests_per_s"] > 0
+    assert sqlite["keepalive_2_workers"]["p50_ms"] > 0
+    goals = {goal["goal"]: goal for goal in sqlite["goals"]}
+    assert goals["/livez / bare Litestar"]["value"] == sqlite["livez"]["ratio_to_bare"]
+    assert {"submit / livez", "page p99 ms", "keep-alive p50 ms, 2 workers"} <= set(goals)
 
 
 @pytest.mark.slow
