@@ -1,4 +1,11 @@
-"""``POST /api/v1/invitations``: one single-use invitation per completed transaction."""
+"""``POST /api/v1/invitations``: one single-use invitation per completed transaction.
+
+The handler checks the service, then queues the invitation on the process's
+group-commit writer (``invitations.batch``), which issues it with every other
+invitation and submission that queued meanwhile, in one transaction; the 201
+(or the 200 of an invitation already issued for the transaction) is sent
+only after that transaction committed.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +23,9 @@ from survey_app.agencies.directory import service_choice
 from survey_app.auth.apikeys import KeyHolder
 from survey_app.auth.guards import PrincipalDep, portal_key
 from survey_app.db.tables import Channel
-from survey_app.invitations import service as invitations
+from survey_app.db.writer import WriterDep
+from survey_app.invitations.batch import Issue
+from survey_app.invitations.service import Issued, transaction_key
 from survey_app.lib.context import AppContext, Ctx
 from survey_app.lib.exceptions import JSON_BODY_ERRORS
 from survey_app.lib.openapi import BODY_ERRORS, Locale, StrictJSON
@@ -75,7 +84,11 @@ def questionnaire_url(ctx: AppContext, request: Request, token: str, locale: str
     exception_handlers=JSON_BODY_ERRORS,
 )
 async def create_invitation(
-    request: Request, data: StrictJSON[InvitationRequest], principal: PrincipalDep, ctx: Ctx
+    request: Request,
+    data: StrictJSON[InvitationRequest],
+    principal: PrincipalDep,
+    ctx: Ctx,
+    writer: WriterDep,
 ) -> Response[InvitationCreated]:
     """201 with a new invitation, or 200 with the one already issued for this transaction."""
     holder = principal
@@ -96,16 +109,16 @@ async def create_invitation(
             service.assigned[0],
             questionnaire_id,
         )
-    issued = await invitations.issue(
-        secret=ctx.settings.secret,
-        agency_id=holder.agency_id,
-        agency_code=holder.agency_code,
-        service_id=service.id,
-        channel=data.channel.value,
-        locale=data.locale,
-        questionnaire_id=questionnaire_id,
-        transaction_ref=data.transaction_ref,
-        days=ctx.settings.invitation_days,
+    issued: Issued = await writer.submit(
+        Issue(
+            key=transaction_key(ctx.settings.secret, holder.agency_code, data.transaction_ref),
+            agency=holder.agency_id,
+            service=service.id,
+            channel=data.channel.value,
+            locale=data.locale,
+            questionnaire_id=questionnaire_id,
+            days=ctx.settings.invitation_days,
+        )
     )
     return Response(
         InvitationCreated(

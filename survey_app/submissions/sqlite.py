@@ -1,4 +1,4 @@
-"""The SQLite store of the group-commit writer.
+"""The SQLite store of the group-commit writer (``db.writer``).
 
 One persistent ``sqlite3`` connection (Piccolo would open a connection per
 query), used by one thread of its own so the event loop never waits on the
@@ -14,25 +14,24 @@ import asyncio
 import datetime as dt
 import logging
 import sqlite3
+from collections import Counter
 from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from survey_app.db.cells import Cells, upserts
+from survey_app.db.cells import Cells, InvitationKey, invitation_upserts, upserts
 from survey_app.db.engine import SQLITE_BUSY_TIMEOUT_S
+from survey_app.db.writer import Step
+from survey_app.invitations.batch import INSERT_COLUMNS, ISSUED_COLUMNS
 from survey_app.lib.clock import utcnow
+from survey_app.submissions.jobs import plan_jobs
 from survey_app.submissions.plan import (
     INSERT_COMMENT,
     INSERT_REASON,
     INVITATION_COLUMNS,
     KEY_COLUMNS,
     RESPONSE_COLUMNS,
-    Outcome,
     QuestionnaireOf,
-    Results,
-    Step,
-    Submission,
-    plan_batch,
 )
 
 log = logging.getLogger("survey.writer")
@@ -49,7 +48,7 @@ class SqliteStore:
     async def open(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._thread, self._connect)
 
-    async def commit(self, batch: list[Submission]) -> Results:
+    async def commit(self, batch: list[object]) -> list[Any]:
         return await asyncio.get_running_loop().run_in_executor(self._thread, self._commit, batch)
 
     async def close(self) -> None:
@@ -69,11 +68,11 @@ class SqliteStore:
         connection.execute("PRAGMA synchronous=FULL")
         self._connection = connection
 
-    def _commit(self, batch: list[Submission]) -> Results:
+    def _commit(self, batch: list[object]) -> list[Any]:
         connection = self._conn
         try:
             connection.execute("BEGIN IMMEDIATE")
-            outcomes = self._drive(plan_batch(batch, utcnow(), self._questionnaire_of))
+            outcomes = self._drive(plan_jobs(batch, utcnow(), self._questionnaire_of))
             connection.execute("COMMIT")
         except Exception as error:  # every request of the batch learns why (503 for the API)
             if connection.in_transaction:
@@ -82,7 +81,7 @@ class SqliteStore:
             return [error] * len(batch)
         return outcomes
 
-    def _drive(self, plan: Generator[Step, Any, list[Outcome]]) -> list[Outcome]:
+    def _drive(self, plan: Generator[Step, Any, list[Any]]) -> list[Any]:
         result: Any = None
         try:
             while True:
@@ -135,6 +134,31 @@ class SqliteStore:
 
     def upsert_cells(self, cells: Cells) -> None:
         for sql, rows in upserts(cells, sqlite=True):
+            self._conn.executemany(sql, rows)
+
+    def issued(self, keys: list[str]) -> list[dict[str, Any]]:
+        rows = self._select(f"SELECT {ISSUED_COLUMNS} FROM invitation WHERE transaction_key", keys)
+        for row in rows:
+            row["expires_at"] = _sqlite_time(row["expires_at"])
+        return rows
+
+    def insert_invitations(self, rows: list[tuple]) -> list[str]:
+        """The keys inserted; a key already stored is skipped, not an error."""
+        one = "(" + ", ".join("?" * 9) + ")"
+        params = [
+            value
+            for row in rows
+            for value in (*row[:7], _sqlite_text(row[7]), _sqlite_text(row[8]))
+        ]
+        found = self._conn.execute(
+            f"INSERT INTO invitation ({INSERT_COLUMNS}) VALUES {', '.join([one] * len(rows))} "
+            "ON CONFLICT (transaction_key) DO NOTHING RETURNING transaction_key",
+            params,
+        ).fetchall()
+        return [row[0] for row in found]
+
+    def count_invitations(self, counts: Counter[InvitationKey]) -> None:
+        for sql, rows in invitation_upserts(counts, sqlite=True):
             self._conn.executemany(sql, rows)
 
     def _select(self, head: str, values: list[str]) -> list[dict[str, Any]]:
