@@ -23,7 +23,7 @@ def plan_jobs(
     results: list[Any] = [TypeError(f"not a writer job: {type(job).__name__}") for job in batch]
     issues = [(i, job) for i, job in enumerate(batch) if isinstance(job, Issue)]
     if issues:
-        issued = yield from plan_issue([job for _, job in issues], now)
+        issued = yield from plan_issue([job for _, job in issues], now, questionnaire_of)
         for (i, _), result in zip(issues, issued, strict=True):
             results[i] = result
     submissions = [(i, job) for i, job in enumerate(batch) if isinstance(job, Submission)]
