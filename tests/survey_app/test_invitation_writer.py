@@ -9,8 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from survey_app.db.tables import Invitation, InvitationCell, MonthlyInvitation
-from tests.survey_app.conftest import Portal
+from survey_app.auth import apikeys
+from survey_app.db.tables import ApiKey, Invitation, InvitationCell, MonthlyInvitation, Role
+from tests.survey_app.conftest import Portal, make_portal
 from tests.survey_app.processes import server_process
 
 REPEATS = 50
@@ -79,6 +80,47 @@ def test_repeats_and_new_references_in_one_burst_each_get_their_own(http, portal
     assert all(len(tokens) == 1 for tokens in by_ref.values())
     assert live.run(Invitation.count()) == 3
     assert cell_totals(live) == (3, 3)
+
+
+def test_refused_requests_in_a_burst_do_not_stop_the_others(http, portal, live):
+    """Keys and services are checked in the batch: each request gets its own answer."""
+    other = live.run(make_portal("MOF", "MOF-1"))
+    analyst = live.run(apikeys.create(Role.analyst, None, "analyst"))
+    unbound = live.run(apikeys.create(Role.portal, None, "no agency"))
+    revoked = live.run(apikeys.create(Role.portal, None, "revoked"))
+    live.run(ApiKey.update({ApiKey.revoked: True}).where(ApiKey.label == "revoked"))
+    cases = [
+        (portal.key, portal.service, 201),
+        (analyst, portal.service, 403),
+        (unbound, portal.service, 403),
+        (revoked, portal.service, 401),
+        (portal.key + "x", portal.service, 401),
+        (portal.key, other.service, 400),  # a service of another agency
+        (portal.key, "NOPE", 400),
+        (other.key, other.service, 201),
+    ] * 6
+
+    def call(i: int) -> httpx.Response:
+        key, service, _ = cases[i]
+        body = {"transaction_ref": f"M-{i}", "service": service, "channel": "sms"}
+        with httpx.Client(base_url=live.url, timeout=60) as client:
+            return client.post(
+                "/api/v1/invitations", json=body, headers={"Authorization": f"Bearer {key}"}
+            )
+
+    with ThreadPoolExecutor(max_workers=48) as pool:
+        answers = list(pool.map(call, range(len(cases))))
+    assert [a.status_code for a in answers] == [status for *_, status in cases]
+    refused = [a for a, (*_, status) in zip(answers, cases, strict=True) if status != 201]
+    assert all(a.json()["status_code"] == a.status_code for a in refused)
+    assert {a.headers.get("www-authenticate") for a in answers if a.status_code == 401} == {
+        "Bearer"
+    }
+    unknown = answers[[service for _, service, _ in cases].index("NOPE")]
+    assert "Unknown service 'NOPE' for agency MIC" in unknown.json()["detail"]
+    rows = live.run(Invitation.select(Invitation.agency.code, Invitation.channel))
+    assert sorted(row["agency.code"] for row in rows) == ["MIC"] * 6 + ["MOF"] * 6
+    assert cell_totals(live) == (12, 12)
 
 
 def test_an_invitation_is_readable_as_soon_as_its_201_arrives(http, portal, live):
