@@ -3,16 +3,17 @@
 ``POST /api/v1/invitations`` queues an ``Issue`` on the process's writer
 (``db.writer``) and answers only once the batch that carries it committed.
 ``plan_issue`` decides and writes a whole batch, without I/O of its own, like
-``submissions.plan``: one read of the batch's API keys, one of its services,
-one of its transaction keys, one insert of the new ones, one count per
-statistics cell, so a batch of any size costs a few statements and one
-commit, and a request costs no query of its own.
+``submissions.plan``: one read of the batch's API keys and services, one
+insert of its invitations, one count per statistics cell, so a batch of any
+size costs a few statements and one commit, and a request costs no query of
+its own.
 
 Idempotency per (agency, transaction) is the unique ``transaction_key``:
 within a batch the first request of a key creates the invitation and the
 others get the same one; a writer of another process that committed the
-same key first makes the insert skip it (``ON CONFLICT DO NOTHING``), and the
-key is read again, so everyone gets the one stored token.
+same key first makes the insert skip it (``ON CONFLICT DO NOTHING``), as does
+an invitation issued before; the keys skipped are then read, so everyone
+gets the one stored token.
 """
 
 from __future__ import annotations
@@ -36,13 +37,15 @@ log = logging.getLogger("survey.invitations")
 
 # What the steps read (each store ends the statement with its engine's "in this list"),
 # and the rows ``insert_invitations`` writes, in this order.
-HOLDERS = (
-    "SELECT k.key_hash, k.role, k.agency, k.revoked, a.code AS agency_code "
-    "FROM api_key k LEFT JOIN agency a ON a.id = k.agency WHERE k.key_hash"
-)
-SERVICES = (
-    "SELECT s.id, s.code, s.agency, s.questionnaire_id, a.questionnaire_id AS "
-    "agency_questionnaire_id FROM service s JOIN agency a ON a.id = s.agency WHERE s.code"
+# ``CHECKS``: each (key hash, service code) pair of the batch, ``{pairs}`` in the
+# engine's way, with the key's holder and the service, or NULLs where none is.
+CHECKS = (
+    "WITH r(key_hash, code) AS ({pairs}) "
+    "SELECT r.key_hash, r.code, k.role, k.agency, k.revoked, ka.code AS agency_code, "
+    "s.id AS service_id, s.agency AS service_agency, s.questionnaire_id, "
+    "sa.questionnaire_id AS agency_questionnaire_id FROM r "
+    "LEFT JOIN api_key k ON k.key_hash = r.key_hash LEFT JOIN agency ka ON ka.id = k.agency "
+    "LEFT JOIN service s ON s.code = r.code LEFT JOIN agency sa ON sa.id = s.agency"
 )
 ISSUED = (
     "SELECT transaction_key, token, expires_at, questionnaire_id FROM invitation "
@@ -112,7 +115,7 @@ def _stored(row: dict[str, Any]) -> Issued:
 
 def _holder(row: dict[str, Any] | None) -> Refused | tuple[int, str]:
     """The key's agency (id, code), or why it may not issue invitations."""
-    if row is None or row["revoked"]:
+    if row is None or row["role"] is None or row["revoked"]:
         return Refused(Refusal.no_key)
     if row["role"] != Role.portal.value:
         return Refused(Refusal.wrong_role)
@@ -126,7 +129,7 @@ def _questionnaire(
 ) -> str:
     """The service's questionnaire, else its agency's, else the default: the first served."""
     assigned = (service["questionnaire_id"], service["agency_questionnaire_id"])
-    choice = ServiceChoice(id=service["id"], assigned=tuple(q for q in assigned if q))
+    choice = ServiceChoice(id=service["service_id"], assigned=tuple(q for q in assigned if q))
     chosen = next((q for q in choice.assigned if served(q) is not None), None)
     if choice.assigned and chosen != choice.assigned[0]:
         log.warning(
@@ -141,26 +144,24 @@ def _questionnaire(
 def _judge(
     batch: list[Issue], served: Callable[[str], object | None]
 ) -> Generator[Step, Any, list[Refused | _Wanted]]:
-    """Check every request's key and service: two queries for the whole batch."""
-    hashes = sorted({item.key_hash for item in batch})
-    holders = {row["key_hash"]: row for row in (yield Step("holders", (hashes,)))}
-    agencies = [_holder(holders.get(item.key_hash)) for item in batch]
-    codes = sorted(
-        {i.service for i, a in zip(batch, agencies, strict=True) if isinstance(a, tuple)}
-    )
-    services = {row["code"]: row for row in (yield Step("services", (codes,)))} if codes else {}
+    """Check every request's key and service: one query for the whole batch."""
+    pairs = sorted({(item.key_hash, item.service) for item in batch})
+    checked = {(row["key_hash"], row["code"]): row for row in (yield Step("checks", (pairs,)))}
     judged: list[Refused | _Wanted] = []
-    for item, agency in zip(batch, agencies, strict=True):
+    for item in batch:
+        row = checked.get((item.key_hash, item.service))
+        agency = _holder(row)
         if isinstance(agency, Refused):
             judged.append(agency)
             continue
+        assert row is not None
         agency_id, agency_code = agency
-        service = services.get(item.service)
-        if service is None or service["agency"] != agency_id:
+        if row["service_id"] is None or row["service_agency"] != agency_id:
             judged.append(Refused(Refusal.unknown_service, agency_code))
             continue
         key = transaction_key(item.secret, agency_code, item.transaction_ref)
-        judged.append(_Wanted(key, agency_id, service["id"], _questionnaire(service, item, served)))
+        questionnaire_id = _questionnaire(row, item, served)
+        judged.append(_Wanted(key, agency_id, row["service_id"], questionnaire_id))
     return judged
 
 
@@ -173,33 +174,28 @@ def plan_issue(
     """
     judged = yield from _judge(batch, served)
     wanted = [(item, w) for item, w in zip(batch, judged, strict=True) if isinstance(w, _Wanted)]
-    keys = sorted({w.key for _, w in wanted})
-    issued = (yield Step("issued", (keys,))) if keys else []
-    found = {row["transaction_key"]: _stored(row) for row in issued}
     new: dict[str, tuple] = {}
     for item, w in sorted(wanted, key=lambda pair: pair[1].key):
-        if w.key in found or w.key in new:
-            continue
-        expires_at = now + dt.timedelta(days=item.days)
-        new[w.key] = (
-            new_token(), w.key, w.agency, w.service, item.channel, item.locale,
-            w.questionnaire_id, now, expires_at,
-        )  # fmt: skip
-    created: set[str] = set()
-    if new:
-        # Sorted by key: writers of two processes lock the keys they share in one order.
-        created = set((yield Step("insert_invitations", (list(new.values()),))))
-        lost = sorted(set(new) - created)
-        if lost:  # another process's writer committed these keys since our read
-            again = yield Step("issued", (lost,))
-            found.update({row["transaction_key"]: _stored(row) for row in again})
+        if w.key not in new:
+            expires_at = now + dt.timedelta(days=item.days)
+            new[w.key] = (
+                new_token(), w.key, w.agency, w.service, item.channel, item.locale,
+                w.questionnaire_id, now, expires_at,
+            )  # fmt: skip
+    # Sorted by key: writers of two processes lock the keys they share in one order.
+    inserted = (yield Step("insert_invitations", (list(new.values()),))) if new else []
+    created = set(inserted)
+    # Skipped: issued before, or by another process's writer that committed it since.
+    stored = sorted(set(new) - created)
+    issued = (yield Step("issued", (stored,))) if stored else []
+    found = {row["transaction_key"]: _stored(row) for row in issued}
+    if created:
         day = local_day(now)
         counts: Counter[InvitationKey] = Counter()
         for key in created:
             _, _, agency, service, channel, _, questionnaire_id, _, _ = new[key]
             counts[(day, agency, service, channel, questionnaire_id)] += 1
-        if counts:
-            yield Step("count_invitations", (counts,))
+        yield Step("count_invitations", (counts,))
     results: list[Any] = []
     told: set[str] = set()  # keys whose 201 is given: the first request of each
     for w in judged:

@@ -19,7 +19,7 @@ import asyncpg
 
 from survey_app.db.cells import Cells, InvitationKey, invitation_upserts, upserts
 from survey_app.db.writer import Step
-from survey_app.invitations.batch import HOLDERS, INSERT_COLUMNS, ISSUED, SERVICES
+from survey_app.invitations.batch import CHECKS, INSERT_COLUMNS, ISSUED
 from survey_app.lib.clock import utcnow
 from survey_app.submissions.jobs import plan_jobs
 from survey_app.submissions.plan import (
@@ -137,18 +137,13 @@ class PostgresStore:
         for sql, rows in upserts(cells, sqlite=False):
             await self._conn.executemany(sql, rows)
 
-    async def holders(self, hashes: list[str]) -> list[dict[str, Any]]:
-        return await self._any(HOLDERS, hashes)
-
-    async def services(self, codes: list[str]) -> list[dict[str, Any]]:
-        return await self._any(SERVICES, codes)
+    async def checks(self, pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        sql = CHECKS.format(pairs="SELECT * FROM unnest($1::varchar[], $2::varchar[])")
+        return [dict(row) for row in await self._conn.fetch(sql, *zip(*pairs, strict=True))]
 
     async def issued(self, keys: list[str]) -> list[dict[str, Any]]:
-        return await self._any(ISSUED, keys)
-
-    async def _any(self, head: str, values: list[str]) -> list[dict[str, Any]]:
-        rows = await self._conn.fetch(f"{head} = ANY($1::varchar[])", values)
-        return [dict(row) for row in rows]
+        sql = f"{ISSUED} = ANY($1::varchar[])"
+        return [dict(row) for row in await self._conn.fetch(sql, keys)]
 
     async def insert_invitations(self, rows: list[tuple]) -> list[str]:
         """The keys inserted; a key another transaction committed is skipped, not an error."""

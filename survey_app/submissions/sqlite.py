@@ -22,7 +22,7 @@ from typing import Any
 from survey_app.db.cells import Cells, InvitationKey, invitation_upserts, upserts
 from survey_app.db.engine import SQLITE_BUSY_TIMEOUT_S
 from survey_app.db.writer import Step
-from survey_app.invitations.batch import HOLDERS, INSERT_COLUMNS, ISSUED, SERVICES
+from survey_app.invitations.batch import CHECKS, INSERT_COLUMNS, ISSUED
 from survey_app.lib.clock import utcnow
 from survey_app.submissions.jobs import plan_jobs
 from survey_app.submissions.plan import (
@@ -136,11 +136,10 @@ class SqliteStore:
         for sql, rows in upserts(cells, sqlite=True):
             self._conn.executemany(sql, rows)
 
-    def holders(self, hashes: list[str]) -> list[dict[str, Any]]:
-        return self._select(HOLDERS, hashes)
-
-    def services(self, codes: list[str]) -> list[dict[str, Any]]:
-        return self._select(SERVICES, codes)
+    def checks(self, pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        sql = CHECKS.format(pairs=f"VALUES {', '.join(['(?, ?)'] * len(pairs))}")
+        cursor = self._conn.execute(sql, [value for pair in pairs for value in pair])
+        return [dict(row) for row in cursor.fetchall()]
 
     def issued(self, keys: list[str]) -> list[dict[str, Any]]:
         rows = self._select(ISSUED, keys)

@@ -164,8 +164,8 @@ def test_a_failed_batch_fails_its_requests_with_the_database_error(portal, live,
     """What the store's transaction raises reaches every request of its batch."""
     writer = live.app.state["writer"]
     store = writer.store
-    failing: Callable = _raising(store.issued)
-    monkeypatch.setattr(store, "issued", failing)
+    failing: Callable = _raising(store.insert_invitations)
+    monkeypatch.setattr(store, "insert_invitations", failing)
     answers = post_invitations([live.url], portal, [f"F-{i}" for i in range(8)])
     assert {answer.status_code for answer in answers} == {503}
     monkeypatch.undo()
