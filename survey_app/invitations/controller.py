@@ -81,7 +81,7 @@ def questionnaire_url(ctx: AppContext, request: Request, token: str, locale: str
             generate_examples=False,
         )
     },
-    raises=[*BODY_ERRORS, NotAuthorizedException, PermissionDeniedException],
+    raises=BODY_ERRORS,
     exception_handlers=JSON_BODY_ERRORS,
 )
 async def create_invitation(
