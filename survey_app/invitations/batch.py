@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Collection, Generator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -165,6 +165,15 @@ def _judge(
     return judged
 
 
+def counts(rows: list[tuple], created: Collection[str], day: dt.date) -> Counter[InvitationKey]:
+    """What the ``rows`` of ``insert_invitations`` that were ``created`` add to the cells."""
+    counted: Counter[InvitationKey] = Counter()
+    for _, key, agency, service, channel, _, questionnaire_id, _, _ in rows:
+        if key in created:
+            counted[(day, agency, service, channel, questionnaire_id)] += 1
+    return counted
+
+
 def plan_issue(
     batch: list[Issue], now: dt.datetime, served: Callable[[str], object | None]
 ) -> Generator[Step, Any, list[Any]]:
@@ -183,19 +192,13 @@ def plan_issue(
                 w.questionnaire_id, now, expires_at,
             )  # fmt: skip
     # Sorted by key: writers of two processes lock the keys they share in one order.
-    inserted = (yield Step("insert_invitations", (list(new.values()),))) if new else []
-    created = set(inserted)
+    # The store counts what it inserted in the cells of ``day`` (``counts``).
+    rows = list(new.values())
+    created = set((yield Step("insert_invitations", (rows, local_day(now))))) if new else set()
     # Skipped: issued before, or by another process's writer that committed it since.
     stored = sorted(set(new) - created)
     issued = (yield Step("issued", (stored,))) if stored else []
     found = {row["transaction_key"]: _stored(row) for row in issued}
-    if created:
-        day = local_day(now)
-        counts: Counter[InvitationKey] = Counter()
-        for key in created:
-            _, _, agency, service, channel, _, questionnaire_id, _, _ = new[key]
-            counts[(day, agency, service, channel, questionnaire_id)] += 1
-        yield Step("count_invitations", (counts,))
     results: list[Any] = []
     told: set[str] = set()  # keys whose 201 is given: the first request of each
     for w in judged:

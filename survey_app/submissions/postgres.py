@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections import Counter
 from collections.abc import Generator
 from typing import Any
 
 import asyncpg
 
-from survey_app.db.cells import Cells, InvitationKey, invitation_upserts, upserts
+from survey_app.db.cells import INVITATION, MONTHLY_INVITATION, Cells, upserts
 from survey_app.db.writer import Step
 from survey_app.invitations.batch import CHECKS, INSERT_COLUMNS, ISSUED
 from survey_app.lib.clock import utcnow
@@ -33,6 +32,25 @@ from survey_app.submissions.plan import (
 
 log = logging.getLogger("survey.writer")
 
+# The invitations, then their counts per cell of the day and of the month: data-modifying
+# CTEs all run, whether the final SELECT reads them or not.
+_CELL = "agency, service, channel, questionnaire_id"
+INSERT_AND_COUNT = (
+    f"WITH ins AS (INSERT INTO invitation ({INSERT_COLUMNS}) SELECT * FROM unnest("
+    "$1::varchar[], $2::varchar[], $3::integer[], $4::integer[], $5::varchar[], "
+    "$6::varchar[], $7::varchar[], $8::timestamptz[], $9::timestamptz[]"
+    f") ON CONFLICT (transaction_key) DO NOTHING RETURNING transaction_key, {_CELL}), "
+    f"counted AS (SELECT {_CELL}, count(*)::integer AS n FROM ins GROUP BY {_CELL}), "
+    f"daily AS (INSERT INTO invitation_cell ({', '.join(INVITATION)}, invitations) "
+    f"SELECT $10::date, {_CELL}, n FROM counted ORDER BY {_CELL} "
+    f"ON CONFLICT ({', '.join(INVITATION)}) DO UPDATE "
+    "SET invitations = invitation_cell.invitations + excluded.invitations), "
+    f"monthly AS (INSERT INTO monthly_invitation ({', '.join(MONTHLY_INVITATION)}, invitations) "
+    f"SELECT $11::date, {_CELL}, n FROM counted ORDER BY {_CELL} "
+    f"ON CONFLICT ({', '.join(MONTHLY_INVITATION)}) DO UPDATE "
+    "SET invitations = monthly_invitation.invitations + excluded.invitations) "
+    "SELECT transaction_key FROM ins"
+)
 RETRIES = 3
 RETRYABLE = (
     asyncpg.exceptions.DeadlockDetectedError,
@@ -145,17 +163,10 @@ class PostgresStore:
         sql = f"{ISSUED} = ANY($1::varchar[])"
         return [dict(row) for row in await self._conn.fetch(sql, keys)]
 
-    async def insert_invitations(self, rows: list[tuple]) -> list[str]:
-        """The keys inserted; a key another transaction committed is skipped, not an error."""
+    async def insert_invitations(self, rows: list[tuple], day: dt.date) -> list[str]:
+        """The keys inserted, counted in the cells, in one statement (one round trip); a key
+        another transaction committed is skipped, not an error."""
         found = await self._conn.fetch(
-            f"INSERT INTO invitation ({INSERT_COLUMNS}) SELECT * FROM unnest("
-            "$1::varchar[], $2::varchar[], $3::integer[], $4::integer[], $5::varchar[], "
-            "$6::varchar[], $7::varchar[], $8::timestamptz[], $9::timestamptz[]"
-            ") ON CONFLICT (transaction_key) DO NOTHING RETURNING transaction_key",
-            *zip(*rows, strict=True),
+            INSERT_AND_COUNT, *zip(*rows, strict=True), day, day.replace(day=1)
         )
         return [row["transaction_key"] for row in found]
-
-    async def count_invitations(self, counts: Counter[InvitationKey]) -> None:
-        for sql, rows in invitation_upserts(counts, sqlite=False):
-            await self._conn.executemany(sql, rows)

@@ -14,15 +14,14 @@ import asyncio
 import datetime as dt
 import logging
 import sqlite3
-from collections import Counter
 from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from survey_app.db.cells import Cells, InvitationKey, invitation_upserts, upserts
+from survey_app.db.cells import Cells, invitation_upserts, upserts
 from survey_app.db.engine import SQLITE_BUSY_TIMEOUT_S
 from survey_app.db.writer import Step
-from survey_app.invitations.batch import CHECKS, INSERT_COLUMNS, ISSUED
+from survey_app.invitations.batch import CHECKS, INSERT_COLUMNS, ISSUED, counts
 from survey_app.lib.clock import utcnow
 from survey_app.submissions.jobs import plan_jobs
 from survey_app.submissions.plan import (
@@ -147,8 +146,8 @@ class SqliteStore:
             row["expires_at"] = _sqlite_time(row["expires_at"])
         return rows
 
-    def insert_invitations(self, rows: list[tuple]) -> list[str]:
-        """The keys inserted; a key already stored is skipped, not an error."""
+    def insert_invitations(self, rows: list[tuple], day: dt.date) -> list[str]:
+        """The keys inserted, counted in the cells; a key already stored is skipped."""
         one = "(" + ", ".join("?" * 9) + ")"
         params = [
             value
@@ -160,11 +159,10 @@ class SqliteStore:
             "ON CONFLICT (transaction_key) DO NOTHING RETURNING transaction_key",
             params,
         ).fetchall()
-        return [row[0] for row in found]
-
-    def count_invitations(self, counts: Counter[InvitationKey]) -> None:
-        for sql, rows in invitation_upserts(counts, sqlite=True):
-            self._conn.executemany(sql, rows)
+        created = [row[0] for row in found]
+        for sql, cells in invitation_upserts(counts(rows, set(created), day), sqlite=True):
+            self._conn.executemany(sql, cells)
+        return created
 
     def _select(self, head: str, values: list[str]) -> list[dict[str, Any]]:
         marks = ", ".join("?" * len(values))
