@@ -35,10 +35,10 @@ from survey_app.lib.clock import as_utc, local_day
 
 log = logging.getLogger("survey.invitations")
 
-# What the steps read (each store ends the statement with its engine's "in this list"),
-# and the rows ``insert_invitations`` writes, in this order.
-# ``CHECKS``: each (key hash, service code) pair of the batch, ``{pairs}`` in the
-# engine's way, with the key's holder and the service, or NULLs where none is.
+# The stores' statements. ``CHECKS``: each (key hash, service code) pair of the batch,
+# ``{pairs}`` in the engine's way, with the key's holder and the service, or NULLs where
+# none is. ``ISSUED``: the store ends it with its engine's "in this list". Rows of
+# ``insert_invitations`` hold ``INSERT_COLUMNS`` in this order.
 CHECKS = (
     "WITH r(key_hash, code) AS ({pairs}) "
     "SELECT r.key_hash, r.code, k.role, k.agency, k.revoked, ka.code AS agency_code, "
