@@ -1,27 +1,37 @@
-"""``POST /api/v1/invitations``: one single-use invitation per completed transaction."""
+"""``POST /api/v1/invitations``: one single-use invitation per completed transaction.
+
+The handler parses the body and queues it on the process's group-commit
+writer (``invitations.batch``), which checks the key and the service and
+issues the invitation with every other invitation and submission that queued
+meanwhile, in one transaction, with no query of the request's own; the 201
+(or the 200 of an invitation already issued for the transaction) is sent
+only after that transaction committed.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from typing import Annotated
 
 import msgspec
 from litestar import Request, Response, post
-from litestar.exceptions import ValidationException
+from litestar.exceptions import (
+    NotAuthorizedException,
+    PermissionDeniedException,
+    ValidationException,
+)
 from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from survey_app.agencies.directory import service_choice
-from survey_app.auth.apikeys import KeyHolder
-from survey_app.auth.guards import PrincipalDep, portal_key
+from survey_app.auth.apikeys import hash_key
+from survey_app.auth.guards import CHALLENGE, bearer_key, portal_key_checked_in_batch
 from survey_app.db.tables import Channel
-from survey_app.invitations import service as invitations
+from survey_app.db.writer import WriterDep
+from survey_app.invitations.batch import Issue, Refusal, Refused
+from survey_app.invitations.service import Issued
 from survey_app.lib.context import AppContext, Ctx
 from survey_app.lib.exceptions import JSON_BODY_ERRORS
 from survey_app.lib.openapi import BODY_ERRORS, Locale, StrictJSON
-
-log = logging.getLogger("survey.invitations")
 
 
 class InvitationRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -60,7 +70,7 @@ def questionnaire_url(ctx: AppContext, request: Request, token: str, locale: str
 
 @post(
     "/api/v1/invitations",
-    guards=[portal_key],
+    guards=[portal_key_checked_in_batch],
     tags=["portal"],
     summary="Request the invitation for a completed transaction",
     status_code=HTTP_201_CREATED,
@@ -75,38 +85,25 @@ def questionnaire_url(ctx: AppContext, request: Request, token: str, locale: str
     exception_handlers=JSON_BODY_ERRORS,
 )
 async def create_invitation(
-    request: Request, data: StrictJSON[InvitationRequest], principal: PrincipalDep, ctx: Ctx
+    request: Request, data: StrictJSON[InvitationRequest], ctx: Ctx, writer: WriterDep
 ) -> Response[InvitationCreated]:
-    """201 with a new invitation, or 200 with the one already issued for this transaction."""
-    holder = principal
-    assert isinstance(holder, KeyHolder)
-    assert holder.agency_id is not None
-    assert holder.agency_code is not None
-    service = await service_choice(holder.agency_id, data.service)
-    if service is None:
-        raise ValidationException(
-            detail=f"Unknown service {data.service!r} for agency {holder.agency_code}",
-            extra=[{"key": "service", "message": "not a service of this agency"}],
+    """201 with a new invitation, or 200 with the one already issued for this transaction;
+    401/403 key, 400 body or unknown service."""
+    issued = await writer.submit(
+        Issue(
+            key_hash=hash_key(bearer_key(request)),
+            service=data.service,
+            channel=data.channel.value,
+            locale=data.locale,
+            days=ctx.settings.invitation_days,
+            default_questionnaire=ctx.default_questionnaire,
+            transaction_ref=data.transaction_ref,
+            secret=ctx.settings.secret,
         )
-    questionnaire_id = service.questionnaire(ctx.questionnaires, ctx.default_questionnaire)
-    if service.assigned and questionnaire_id != service.assigned[0]:
-        log.warning(
-            "service %s is assigned questionnaire %r, which this server does not serve; using %r",
-            data.service,
-            service.assigned[0],
-            questionnaire_id,
-        )
-    issued = await invitations.issue(
-        secret=ctx.settings.secret,
-        agency_id=holder.agency_id,
-        agency_code=holder.agency_code,
-        service_id=service.id,
-        channel=data.channel.value,
-        locale=data.locale,
-        questionnaire_id=questionnaire_id,
-        transaction_ref=data.transaction_ref,
-        days=ctx.settings.invitation_days,
     )
+    if isinstance(issued, Refused):
+        raise refusal(issued, data.service)
+    assert isinstance(issued, Issued)
     return Response(
         InvitationCreated(
             token=issued.token,
@@ -116,3 +113,19 @@ async def create_invitation(
         ),
         status_code=HTTP_201_CREATED if issued.created else HTTP_200_OK,
     )
+
+
+def refusal(refused: Refused, service: str) -> Exception:
+    """The HTTP error for an invitation that was not issued (as the ``portal_key`` guard's)."""
+    match refused.reason:
+        case Refusal.no_key:
+            return NotAuthorizedException(detail="Unknown or revoked API key", headers=CHALLENGE)
+        case Refusal.wrong_role:
+            return PermissionDeniedException(detail="This endpoint needs a key with role portal")
+        case Refusal.unbound:
+            return PermissionDeniedException(detail="This portal key is not bound to an agency")
+        case _:
+            return ValidationException(
+                detail=f"Unknown service {service!r} for agency {refused.agency_code}",
+                extra=[{"key": "service", "message": "not a service of this agency"}],
+            )

@@ -2,7 +2,7 @@
 
 A submission is decided and written by ``plan_batch``, a generator that
 names the database work it needs (``Step``) and receives the rows back; the
-group-commit writer (``submissions.writer``) has it run for a whole batch of
+group-commit writer (``db.writer``) has it run for a whole batch of
 concurrent submissions in one transaction, so one commit (one fsync) serves
 many requests. The plan is written once, without I/O, and driven by the
 synchronous SQLite store and the asynchronous PostgreSQL one alike.
@@ -20,6 +20,7 @@ from typing import Any
 from questionnaires import AnswerError, Questionnaire, validate_answers
 from survey_app.db.cells import OVERALL, REASONS, REDACTED, CellInput, cell_counts
 from survey_app.db.tables import Role
+from survey_app.db.writer import Step
 from survey_app.lib.clock import as_utc
 from survey_app.lib.settings import DEFAULT_LOCALE
 from survey_app.submissions.redact import redact
@@ -90,14 +91,6 @@ Results = list[Outcome] | list[BaseException]
 
 
 QuestionnaireOf = Callable[[str], Questionnaire | None]
-
-
-@dataclass(frozen=True)
-class Step:
-    """A piece of database work the plan needs; ``name`` is a method of the store."""
-
-    name: str
-    args: tuple[Any, ...]
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The PostgreSQL store of the group-commit writer.
+"""The PostgreSQL store of the group-commit writer (``db.writer``).
 
 One dedicated asyncpg connection on the event loop, set-based statements
 (``= ANY``, ``unnest``); after a failure that is not an SQL error the
@@ -16,24 +16,41 @@ from typing import Any
 
 import asyncpg
 
-from survey_app.db.cells import Cells, upserts
+from survey_app.db.cells import INVITATION, MONTHLY_INVITATION, Cells, upserts
+from survey_app.db.writer import Step
+from survey_app.invitations.batch import CHECKS, INSERT_COLUMNS, ISSUED
 from survey_app.lib.clock import utcnow
+from survey_app.submissions.jobs import plan_jobs
 from survey_app.submissions.plan import (
     INSERT_COMMENT,
     INSERT_REASON,
     INVITATION_COLUMNS,
     KEY_COLUMNS,
     RESPONSE_COLUMNS,
-    Outcome,
     QuestionnaireOf,
-    Results,
-    Step,
-    Submission,
-    plan_batch,
 )
 
 log = logging.getLogger("survey.writer")
 
+# The invitations, then their counts per cell of the day and of the month: data-modifying
+# CTEs all run, whether the final SELECT reads them or not.
+_CELL = "agency, service, channel, questionnaire_id"
+INSERT_AND_COUNT = (
+    f"WITH ins AS (INSERT INTO invitation ({INSERT_COLUMNS}) SELECT * FROM unnest("
+    "$1::varchar[], $2::varchar[], $3::integer[], $4::integer[], $5::varchar[], "
+    "$6::varchar[], $7::varchar[], $8::timestamptz[], $9::timestamptz[]"
+    f") ON CONFLICT (transaction_key) DO NOTHING RETURNING transaction_key, {_CELL}), "
+    f"counted AS (SELECT {_CELL}, count(*)::integer AS n FROM ins GROUP BY {_CELL}), "
+    f"daily AS (INSERT INTO invitation_cell ({', '.join(INVITATION)}, invitations) "
+    f"SELECT $10::date, {_CELL}, n FROM counted ORDER BY {_CELL} "
+    f"ON CONFLICT ({', '.join(INVITATION)}) DO UPDATE "
+    "SET invitations = invitation_cell.invitations + excluded.invitations), "
+    f"monthly AS (INSERT INTO monthly_invitation ({', '.join(MONTHLY_INVITATION)}, invitations) "
+    f"SELECT $11::date, {_CELL}, n FROM counted ORDER BY {_CELL} "
+    f"ON CONFLICT ({', '.join(MONTHLY_INVITATION)}) DO UPDATE "
+    "SET invitations = monthly_invitation.invitations + excluded.invitations) "
+    "SELECT transaction_key FROM ins"
+)
 RETRIES = 3
 RETRYABLE = (
     asyncpg.exceptions.DeadlockDetectedError,
@@ -56,7 +73,7 @@ class PostgresStore:
             await self._connection.close()
             self._connection = None
 
-    async def commit(self, batch: list[Submission]) -> Results:
+    async def commit(self, batch: list[object]) -> list[Any]:
         for attempt in range(1, RETRIES + 1):
             try:
                 if self._connection is None or self._connection.is_closed():
@@ -64,7 +81,7 @@ class PostgresStore:
                         self._dsn, timeout=5, server_settings={"application_name": self._name}
                     )
                 async with self._connection.transaction():
-                    plan = plan_batch(batch, utcnow(), self._questionnaire_of)
+                    plan = plan_jobs(batch, utcnow(), self._questionnaire_of)
                     return await self._drive(plan)
             except RETRYABLE as error:
                 # Another worker's writer locked the same rows in another order;
@@ -76,7 +93,7 @@ class PostgresStore:
                 return self._failed(batch, error)
         raise AssertionError("unreachable: the last attempt returns")
 
-    def _failed(self, batch: list[Submission], error: Exception) -> list[BaseException]:
+    def _failed(self, batch: list[object], error: Exception) -> list[BaseException]:
         """Every request of the batch learns why (503 for the API when the database is away)."""
         log.warning("batch of %d not stored: %s", len(batch), type(error).__name__)
         if self._connection is not None and not isinstance(error, asyncpg.PostgresError):
@@ -85,7 +102,7 @@ class PostgresStore:
             self._connection = None
         return [error] * len(batch)
 
-    async def _drive(self, plan: Generator[Step, Any, list[Outcome]]) -> list[Outcome]:
+    async def _drive(self, plan: Generator[Step, Any, list[Any]]) -> list[Any]:
         result: Any = None
         try:
             while True:
@@ -137,3 +154,19 @@ class PostgresStore:
     async def upsert_cells(self, cells: Cells) -> None:
         for sql, rows in upserts(cells, sqlite=False):
             await self._conn.executemany(sql, rows)
+
+    async def checks(self, pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        sql = CHECKS.format(pairs="SELECT * FROM unnest($1::varchar[], $2::varchar[])")
+        return [dict(row) for row in await self._conn.fetch(sql, *zip(*pairs, strict=True))]
+
+    async def issued(self, keys: list[str]) -> list[dict[str, Any]]:
+        sql = f"{ISSUED} = ANY($1::varchar[])"
+        return [dict(row) for row in await self._conn.fetch(sql, keys)]
+
+    async def insert_invitations(self, rows: list[tuple], day: dt.date) -> list[str]:
+        """The keys inserted, counted in the cells, in one statement (one round trip); a key
+        another transaction committed is skipped, not an error."""
+        found = await self._conn.fetch(
+            INSERT_AND_COUNT, *zip(*rows, strict=True), day, day.replace(day=1)
+        )
+        return [row["transaction_key"] for row in found]

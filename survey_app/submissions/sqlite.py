@@ -1,4 +1,4 @@
-"""The SQLite store of the group-commit writer.
+"""The SQLite store of the group-commit writer (``db.writer``).
 
 One persistent ``sqlite3`` connection (Piccolo would open a connection per
 query), used by one thread of its own so the event loop never waits on the
@@ -18,21 +18,19 @@ from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from survey_app.db.cells import Cells, upserts
+from survey_app.db.cells import Cells, invitation_upserts, upserts
 from survey_app.db.engine import SQLITE_BUSY_TIMEOUT_S
+from survey_app.db.writer import Step
+from survey_app.invitations.batch import CHECKS, INSERT_COLUMNS, ISSUED, counts
 from survey_app.lib.clock import utcnow
+from survey_app.submissions.jobs import plan_jobs
 from survey_app.submissions.plan import (
     INSERT_COMMENT,
     INSERT_REASON,
     INVITATION_COLUMNS,
     KEY_COLUMNS,
     RESPONSE_COLUMNS,
-    Outcome,
     QuestionnaireOf,
-    Results,
-    Step,
-    Submission,
-    plan_batch,
 )
 
 log = logging.getLogger("survey.writer")
@@ -49,7 +47,7 @@ class SqliteStore:
     async def open(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._thread, self._connect)
 
-    async def commit(self, batch: list[Submission]) -> Results:
+    async def commit(self, batch: list[object]) -> list[Any]:
         return await asyncio.get_running_loop().run_in_executor(self._thread, self._commit, batch)
 
     async def close(self) -> None:
@@ -69,11 +67,11 @@ class SqliteStore:
         connection.execute("PRAGMA synchronous=FULL")
         self._connection = connection
 
-    def _commit(self, batch: list[Submission]) -> Results:
+    def _commit(self, batch: list[object]) -> list[Any]:
         connection = self._conn
         try:
             connection.execute("BEGIN IMMEDIATE")
-            outcomes = self._drive(plan_batch(batch, utcnow(), self._questionnaire_of))
+            outcomes = self._drive(plan_jobs(batch, utcnow(), self._questionnaire_of))
             connection.execute("COMMIT")
         except Exception as error:  # every request of the batch learns why (503 for the API)
             if connection.in_transaction:
@@ -82,7 +80,7 @@ class SqliteStore:
             return [error] * len(batch)
         return outcomes
 
-    def _drive(self, plan: Generator[Step, Any, list[Outcome]]) -> list[Outcome]:
+    def _drive(self, plan: Generator[Step, Any, list[Any]]) -> list[Any]:
         result: Any = None
         try:
             while True:
@@ -136,6 +134,35 @@ class SqliteStore:
     def upsert_cells(self, cells: Cells) -> None:
         for sql, rows in upserts(cells, sqlite=True):
             self._conn.executemany(sql, rows)
+
+    def checks(self, pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        sql = CHECKS.format(pairs=f"VALUES {', '.join(['(?, ?)'] * len(pairs))}")
+        cursor = self._conn.execute(sql, [value for pair in pairs for value in pair])
+        return [dict(row) for row in cursor.fetchall()]
+
+    def issued(self, keys: list[str]) -> list[dict[str, Any]]:
+        rows = self._select(ISSUED, keys)
+        for row in rows:
+            row["expires_at"] = _sqlite_time(row["expires_at"])
+        return rows
+
+    def insert_invitations(self, rows: list[tuple], day: dt.date) -> list[str]:
+        """The keys inserted, counted in the cells; a key already stored is skipped."""
+        one = "(" + ", ".join("?" * 9) + ")"
+        params = [
+            value
+            for row in rows
+            for value in (*row[:7], _sqlite_text(row[7]), _sqlite_text(row[8]))
+        ]
+        found = self._conn.execute(
+            f"INSERT INTO invitation ({INSERT_COLUMNS}) VALUES {', '.join([one] * len(rows))} "
+            "ON CONFLICT (transaction_key) DO NOTHING RETURNING transaction_key",
+            params,
+        ).fetchall()
+        created = [row[0] for row in found]
+        for sql, cells in invitation_upserts(counts(rows, set(created), day), sqlite=True):
+            self._conn.executemany(sql, cells)
+        return created
 
     def _select(self, head: str, values: list[str]) -> list[dict[str, Any]]:
         marks = ", ".join("?" * len(values))

@@ -33,6 +33,7 @@ from survey_app.auth import staff
 from survey_app.db.tables import Invitation, Role
 from survey_app.invitations import service as invitations
 from survey_app.statistics import counts
+from survey_app.submissions import jobs
 from tests.conftest import survey_command
 from tests.survey_app.conftest import Portal, invite, seed_statistics
 
@@ -253,8 +254,12 @@ def test_no_reference_comment_or_secret_in_exports_logs_or_error_pages(
     async def broken(*args, **kwargs):
         raise RuntimeError(detail)
 
+    def broken_plan(*args, **kwargs):
+        raise RuntimeError(detail)
+
     monkeypatch.setattr(counts, "rating_counts", broken)
-    monkeypatch.setattr(invitations, "issue", broken)
+    # Inside the writer's transaction, where the invitation is issued.
+    monkeypatch.setattr(jobs, "plan_issue", broken_plan)
     admin_key = {"Authorization": f"Bearer {keys['admin']}"}
     for headers in (admin_key, {"Cookie": f"id={session}", "Accept": "text/html"}):
         errors.append(http.get("/api/v1/stats/satisfaction?format=csv", headers=headers))

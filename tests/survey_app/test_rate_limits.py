@@ -48,8 +48,10 @@ def test_citizen_pages_are_limited_per_address(served_database, tmp_path: Path):
         refused = guess(client, server.url)
         posted = client.post(f"{server.url}/s/whatever", data={"overall": "5"})
         # Other parts of the service do not draw on the citizen budget.
+        # A well-formed body: the key is checked with the batch, after the body.
+        body = {"transaction_ref": "T-1", "service": "S-1", "channel": "web"}
         api = client.post(
-            f"{server.url}/api/v1/invitations", headers={"Authorization": "Bearer svk_x"}, json={}
+            f"{server.url}/api/v1/invitations", headers={"Authorization": "Bearer svk_x"}, json=body
         )
         assets = client.get(f"{server.url}/embed.js")
     assert [answer.status_code for answer in guesses] == [404] * 5
