@@ -3,8 +3,8 @@
     python -m benchmarks.reads [--calls 2000] [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
 
 For each engine, on a fresh migrated database, times ``--calls`` sequential calls of
-``invitations.find(token)`` (the citizen page's read), ``apikeys.authenticate`` and
-``directory.service_choice`` (the portal API's), first through Piccolo's own engine
+``invitations.find(token)`` (the citizen page's read) and ``apikeys.authenticate`` (the
+staff API's and the questionnaire definition's), first through Piccolo's own engine
 (SQLite: a connection per query; PostgreSQL: a connection per query, no pool) and through the
 pool without the register cache, then through the service's engine (read pool or asyncpg
 pool, register cache on). Two rounds, interleaved; each figure is the better round's mean.
@@ -79,9 +79,6 @@ async def measure(variant: str, engine, calls: int, token: str, key: str, agency
         return {
             "find(token)": await timed(calls, lambda: invitations.find(token)),
             "authenticate(key)": await timed(calls, lambda: apikeys.authenticate(key)),
-            "service_choice": await timed(
-                calls, lambda: directory.service_choice(agency_id, "BENCH-1")
-            ),
         }
     finally:
         if isinstance(engine, PostgresEngine) and engine.pool:

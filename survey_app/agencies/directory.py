@@ -8,7 +8,6 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from survey_app.db.engine import UNIQUE_VIOLATIONS
-from survey_app.db.register_cache import register_of
 from survey_app.db.tables import Agency, AgencyKind, Service
 from survey_app.lib.frames import parse_origins
 
@@ -107,33 +106,6 @@ class ServiceChoice:
 
     def questionnaire(self, served: Collection[str], default: str) -> str:
         return next((qid for qid in self.assigned if qid in served), default)
-
-
-async def service_choice(agency_id: int, service_code: str) -> ServiceChoice | None:
-    """The service with this code at this agency, with its assignments, or None.
-
-    Cached for the register's bound (``register_cache_seconds``), unknown services too:
-    only portals with a valid key ask, and the cache holds a bounded number of entries.
-    """
-    return await register_of(Service).get(
-        "services", (agency_id, service_code), lambda: _service_choice(agency_id, service_code)
-    )
-
-
-async def _service_choice(agency_id: int, service_code: str) -> ServiceChoice | None:
-    row = (
-        await Service.select(
-            Service.id,
-            Service.questionnaire_id,
-            Service.agency.questionnaire_id.as_alias("agency_questionnaire_id"),
-        )
-        .where((Service.code == service_code) & (Service.agency == agency_id))
-        .first()
-    )
-    if row is None:
-        return None
-    assigned = (row["questionnaire_id"], row["agency_questionnaire_id"])
-    return ServiceChoice(id=row["id"], assigned=tuple(qid for qid in assigned if qid))
 
 
 async def assign_questionnaire(
