@@ -79,6 +79,12 @@ class Settings:
     timezone:
         The IANA zone whose days, weeks, months and quarters the statistics
         count in (``SURVEY_TIMEZONE``); timestamps are stored in UTC.
+    stats_workers:
+        Processes that compute and render statistics and charts off the event loop
+        (``SURVEY_STATS_WORKERS``); 0 computes them on the loop, for tiny deployments.
+    stats_cache_mb:
+        Memory for statistics answers kept per process until the data changes
+        (``SURVEY_STATS_CACHE_MB``); 0 turns the cache off.
     """
 
     database_url: str = f"sqlite:///{DEFAULT_VAR_DIR / DATABASE_FILE}"
@@ -96,6 +102,8 @@ class Settings:
     rate_limit_namespace: str = "survey-rate"
     dissatisfied_max: int = 2
     timezone: str = DEFAULT_TIMEZONE
+    stats_workers: int = 2
+    stats_cache_mb: int = 64
 
     @property
     def https(self) -> bool:
@@ -134,6 +142,8 @@ class Settings:
             rate_limit_namespace=env.get(
                 "SURVEY_REDIS_NAMESPACE", cls.default("rate_limit_namespace")
             ),
+            stats_workers=number("SURVEY_STATS_WORKERS", "stats_workers"),
+            stats_cache_mb=number("SURVEY_STATS_CACHE_MB", "stats_cache_mb"),
         )
 
 
