@@ -86,7 +86,7 @@ class Offload:
         )
 
 
-def _caller(principal: Any) -> tuple[Hashable, Hashable]:
+def caller_of(principal: Any) -> tuple[Hashable, Hashable]:
     """(who counts against the cap, whose scope an answer may depend on)."""
     if isinstance(principal, StaffMember):
         return ("staff", principal.user_id), (principal.role, principal.agency_code)
@@ -113,7 +113,7 @@ async def answer(
     """``compute(*args, *await reads())`` as a response: cached, or read here and computed
     in a worker, within the caller's cap. ``X-Cache`` says which (``off`` without a cache)."""
     offload: Offload = request.app.state[STATE]
-    caller, scope = _caller(request.state[PRINCIPAL])
+    caller, scope = caller_of(request.state[PRINCIPAL])
     key = None
     if offload.cache.enabled:
         key = (*cache_key(request, scope), await data_version(engine))
