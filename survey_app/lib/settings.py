@@ -82,6 +82,10 @@ class Settings:
     stats_workers:
         Processes that compute and render statistics and charts off the event loop
         (``SURVEY_STATS_WORKERS``); 0 computes them on the loop, for tiny deployments.
+        ``SURVEY_STATS_POOL=thread`` makes them threads instead, for comparison only:
+        the computation holds the GIL, so threads barely spare the loop.
+    hash_threads:
+        Threads that hash staff passwords (``SURVEY_HASH_THREADS``); 0 hashes on the loop.
     stats_cache_mb:
         Memory for statistics answers kept per process until the data changes
         (``SURVEY_STATS_CACHE_MB``); 0 turns the cache off.
@@ -103,7 +107,9 @@ class Settings:
     dissatisfied_max: int = 2
     timezone: str = DEFAULT_TIMEZONE
     stats_workers: int = 2
+    stats_pool: str = "process"
     stats_cache_mb: int = 64
+    hash_threads: int = 2
 
     @property
     def https(self) -> bool:
@@ -143,7 +149,9 @@ class Settings:
                 "SURVEY_REDIS_NAMESPACE", cls.default("rate_limit_namespace")
             ),
             stats_workers=number("SURVEY_STATS_WORKERS", "stats_workers"),
+            stats_pool=env.get("SURVEY_STATS_POOL") or cls.default("stats_pool"),
             stats_cache_mb=number("SURVEY_STATS_CACHE_MB", "stats_cache_mb"),
+            hash_threads=number("SURVEY_HASH_THREADS", "hash_threads"),
         )
 
 

@@ -41,16 +41,20 @@ class Workers:
     preloads ``preload`` once, so each worker starts in milliseconds.
     """
 
-    def __init__(self, size: int, preload: Sequence[str] = ()) -> None:
+    def __init__(self, size: int, preload: Sequence[str] = (), threads: bool = False) -> None:
         self.size = max(0, size)
+        self.threads = threads
         self._preload = list(preload)
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: Executor | None = None
         self._warming: asyncio.Future[Any] | None = None
 
     def start(self) -> None:
         """Create the pool and start its workers in the background: the first request does
         not pay for their start, and a server start does not wait for it."""
         if self.size == 0 or self._pool is not None:
+            return
+        if self.threads:
+            self._pool = ThreadPoolExecutor(self.size, thread_name_prefix="stats")
             return
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(self._preload)
@@ -79,19 +83,24 @@ class Workers:
         )
 
 
-_hashing: ThreadPoolExecutor | None = None
+class _Hashing:
+    """The threads that hash passwords, made on first use (threads need no lifespan);
+    ``size`` 0 hashes on the loop (to measure what the threads spare)."""
+
+    size = HASH_THREADS
+    pool: ThreadPoolExecutor | None = None
 
 
-def hashing_threads() -> Executor:
-    """The threads that hash passwords, made on first use (threads need no lifespan)."""
-    global _hashing
-    if _hashing is None:
-        _hashing = ThreadPoolExecutor(max_workers=HASH_THREADS, thread_name_prefix="hash")
-    return _hashing
+def configure_hashing(size: int) -> None:
+    _Hashing.size = max(0, size)
 
 
 async def in_hashing_thread(fn: Callable[..., T], *args: Any) -> T:
-    return await asyncio.get_running_loop().run_in_executor(hashing_threads(), fn, *args)
+    if _Hashing.size == 0:
+        return fn(*args)
+    if _Hashing.pool is None:
+        _Hashing.pool = ThreadPoolExecutor(_Hashing.size, thread_name_prefix="hash")
+    return await asyncio.get_running_loop().run_in_executor(_Hashing.pool, fn, *args)
 
 
 class CallerCap:

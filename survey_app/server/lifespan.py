@@ -15,6 +15,7 @@ from survey_app.db.tables import TOKEN_BYTES
 from survey_app.definitions.registry import register_questionnaires
 from survey_app.lib.context import AppContext
 from survey_app.lib.logs import install_redaction
+from survey_app.lib.workers import configure_hashing
 from survey_app.statistics.offload import STATE, Offload
 from survey_app.submissions.writer import GroupCommitWriter
 
@@ -34,6 +35,7 @@ def lifespan(ctx: AppContext, writer: GroupCommitWriter, limits_store: Store) ->
     async def serving(app: Litestar) -> AsyncIterator[None]:
         install_redaction(TOKEN_BYTES)
         offload = app.state[STATE] = Offload.from_settings(ctx.settings)
+        configure_hashing(ctx.settings.hash_threads)
         if isinstance(engine, PostgresEngine):
             await engine.start_connection_pool()
         try:

@@ -81,7 +81,7 @@ class Offload:
     @classmethod
     def from_settings(cls, settings: Settings) -> Offload:
         return cls(
-            Workers(settings.stats_workers, PRELOAD),
+            Workers(settings.stats_workers, PRELOAD, threads=settings.stats_pool == "thread"),
             StatsCache(settings.stats_cache_mb * 1024 * 1024),
         )
 
