@@ -16,6 +16,7 @@ import os
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any, TypeVar
@@ -69,7 +70,18 @@ class Workers:
         """``fn(*args)`` in a worker (``fn`` and its arguments are pickled), or inline."""
         if self._pool is None:
             return fn(*args)
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): the pool refuses all work from then
+            # on. Start a new one for this request and the next.
+            log.warning("a statistics worker died; starting a new pool")
+            broken, self._pool = self._pool, None
+            if broken is not None:
+                broken.shutdown(wait=False, cancel_futures=True)
+            self.start()
+            assert self._pool is not None
+            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     async def stop(self) -> None:
         """Stop the workers and wait for them, so none outlives the server."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from litestar import Request, Response
+from litestar.utils.scope.state import ScopeState
 from piccolo.engine.base import Engine
 
 from survey_app.auth.guards import PRINCIPAL
@@ -24,7 +25,7 @@ from survey_app.db.version import data_version
 from survey_app.lib.i18n import request_locale
 from survey_app.lib.settings import Settings, timezone_name
 from survey_app.lib.workers import CallerCap, Workers
-from survey_app.statistics.render import Rendered
+from survey_app.statistics.render import Rendered, compressed
 
 STATE = "offload"
 CACHE_HEADER = "X-Cache"
@@ -114,15 +115,25 @@ async def answer(
     in a worker, within the caller's cap. ``X-Cache`` says which (``off`` without a cache)."""
     offload: Offload = request.app.state[STATE]
     caller, scope = caller_of(request.state[PRINCIPAL])
+    gzip_it = "gzip" in request.headers.get("accept-encoding", "")
     key = None
     if offload.cache.enabled:
-        key = (*cache_key(request, scope), await data_version(engine))
+        key = (*cache_key(request, scope), gzip_it, await data_version(engine))
         cached = offload.cache.get(key)
         if cached is not None:
-            return cached.response(**{CACHE_HEADER: "hit"})
+            return _sent(request, cached, "hit")
     async with offload.cap.slot(caller):
-        rendered = await offload.workers.run(compute, *args, *(await reads()))
+        data = await reads()
+        rendered = await offload.workers.run(compressed, gzip_it, compute, *args, *data)
     if key is None:
-        return rendered.response(**{CACHE_HEADER: "off"})
+        return _sent(request, rendered, "off")
     offload.cache.put(key, rendered)
-    return rendered.response(**{CACHE_HEADER: "miss"})
+    return _sent(request, rendered, "miss")
+
+
+def _sent(request: Request, rendered: Rendered, cache: str) -> Response[bytes]:
+    if rendered.gzipped:
+        # Already compressed in the worker: Litestar's compression middleware passes a
+        # response it takes for one of its own cached (already encoded) answers.
+        ScopeState.from_scope(request.scope).is_cached = True
+    return rendered.response(**{CACHE_HEADER: cache})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -222,3 +223,40 @@ def test_logins_hash_their_passwords_in_the_hashing_threads(http, live, monkeypa
 
     assert len(names) == 4
     assert all(n.startswith("hash") for n in names), names
+
+
+def test_a_large_answer_is_gzipped_once_in_the_worker(http, live, seeded):
+    headers = bearer(seeded["keys"]["researcher"])
+    with swapped(live, cache=StatsCache(0)):
+        plain = http.get(TREND, params=HEAVY, headers={**headers, "Accept-Encoding": "identity"})
+        packed = http.get(TREND, params=HEAVY, headers={**headers, "Accept-Encoding": "gzip"})
+    assert "content-encoding" not in plain.headers
+    assert packed.headers["content-encoding"] == "gzip"
+    assert "Accept-Encoding" in packed.headers["vary"]
+    assert int(packed.headers["content-length"]) < len(plain.content)
+    # httpx undoes one gzip: compressed twice, this would not be JSON.
+    assert without_time(packed.json()) == without_time(plain.json())
+
+
+def test_a_dead_worker_is_replaced_and_the_request_still_answered(http, live, seeded):
+    workers = live.app.state[STATE].workers
+    headers = bearer(seeded["keys"]["researcher"])
+    with swapped(live, cache=StatsCache(0)):
+        assert http.get(TREND, headers=headers).status_code == 200
+        victims = list(workers._pool._processes)
+        assert victims
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
+        until(lambda: all(dead(pid) for pid in victims))
+        after = http.get(TREND, headers=headers)
+        assert after.status_code == 200, after.text
+        assert not set(workers._pool._processes) & set(victims)
+
+
+def dead(pid: int) -> bool:
+    """Gone, or a zombie its parent (the forkserver) has not reaped yet."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return any(line.startswith("State:") and "Z" in line for line in status)
+    except OSError:
+        return True
