@@ -10,7 +10,7 @@ import pytest
 
 from survey_app.agencies import directory
 from survey_app.auth import apikeys
-from survey_app.db.tables import Response, Role
+from survey_app.db.tables import Response, Role, Service
 from survey_app.statistics.offload import STATE, StatsCache
 from tests.conftest import survey_command
 from tests.survey_app.conftest import Portal, invite, seed_statistics
@@ -87,7 +87,9 @@ def test_an_invitation_alone_is_new_data(http, live, seeded):
     assert ask(http, key, path).headers["x-cache"] == "miss"
 
 
-def test_a_rebuild_in_another_process_and_a_deletion_are_new_data(http, live, seeded, tmp_path):
+def test_a_rebuild_in_another_process_a_deletion_and_a_service_change_are_new_data(
+    http, live, seeded, tmp_path
+):
     key = seeded["keys"]["researcher"]
     first = ask(http, key, SATISFACTION)
     assert ask(http, key, SATISFACTION).headers["x-cache"] == "hit"
@@ -104,6 +106,14 @@ def test_a_rebuild_in_another_process_and_a_deletion_are_new_data(http, live, se
     oldest = live.run(Response.select(Response.id).order_by(Response.id).first())["id"]
     live.run(Response.delete().where(Response.id == oldest))
     assert ask(http, key, SATISFACTION).headers["x-cache"] == "miss"
+    # A service no longer essential: essential=true counts other responses.
+    essential = ask(http, key, SATISFACTION, essential="true")
+    assert ask(http, key, SATISFACTION, essential="true").headers["x-cache"] == "hit"
+    live.run(Service.update({Service.essential: False}).where(Service.code == "MOF-1"))
+    after = ask(http, key, SATISFACTION, essential="true")
+    assert after.headers["x-cache"] == "miss"
+    assert "MOF" in {g["group"] for g in essential.json()["groups"]}
+    assert "MOF" not in {g["group"] for g in after.json()["groups"]}
 
 
 def test_two_agency_scopes_never_share_an_answer(http, live, seeded):

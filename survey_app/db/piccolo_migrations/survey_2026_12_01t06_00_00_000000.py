@@ -1,11 +1,12 @@
 """The statistics data version: a one-row ``stats_version`` table, and triggers that bump it
-whenever responses or invitations are deleted.
+whenever responses or invitations are deleted, and agencies or services change.
 
 Cached statistics are keyed by the data they were computed on. New responses and
 invitations show in their largest ids; a deletion (a purge, a wipe) can leave those the
-same, so the triggers count it here, once per statement on PostgreSQL and per row on
-SQLite (which has no statement triggers; deletions are rare). ``survey rollup rebuild``
-bumps the row itself.
+same, and a service marked essential changes what ``essential=true`` counts, so the
+triggers count those here, once per statement on PostgreSQL and per row on SQLite (which
+has no statement triggers; such changes are rare). ``survey rollup rebuild`` bumps the
+row itself.
 """
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
@@ -13,17 +14,26 @@ from piccolo.engine import engine_finder
 
 ID = "2026-12-01T06:00:00:000000"
 VERSION = "1.38.0"
-DESCRIPTION = "A statistics data version, bumped when responses or invitations are deleted"
-WATCHED = ("response", "invitation")
+DESCRIPTION = "A statistics data version, bumped by deletions and directory changes"
+# (table, the changes that bump the version)
+WATCHED = (
+    ("response", "DELETE"),
+    ("invitation", "DELETE"),
+    ("agency", "UPDATE"),
+    ("agency", "DELETE"),
+    ("service", "UPDATE"),
+    ("service", "DELETE"),
+)
 
 SQLITE = (
     'CREATE TABLE IF NOT EXISTS "stats_version" '
     '("id" INTEGER PRIMARY KEY NOT NULL, "version" INTEGER NOT NULL DEFAULT 0)',
     'INSERT OR IGNORE INTO "stats_version" ("id", "version") VALUES (1, 0)',
     *(
-        f"CREATE TRIGGER IF NOT EXISTS {table}_stats_version AFTER DELETE ON {table} "
+        f"CREATE TRIGGER IF NOT EXISTS {table}_{change.lower()}_stats_version "
+        f"AFTER {change} ON {table} "
         'BEGIN UPDATE "stats_version" SET "version" = "version" + 1 WHERE "id" = 1; END'
-        for table in WATCHED
+        for table, change in WATCHED
     ),
 )
 
@@ -35,9 +45,15 @@ POSTGRES = (
     'BEGIN UPDATE "stats_version" SET "version" = "version" + 1 WHERE "id" = 1; '
     "RETURN NULL; END $$",
     *(
-        f"CREATE OR REPLACE TRIGGER {table}_stats_version AFTER DELETE OR TRUNCATE ON {table} "
+        f"CREATE OR REPLACE TRIGGER {table}_truncate_stats_version AFTER TRUNCATE ON {table} "
         "FOR EACH STATEMENT EXECUTE FUNCTION bump_stats_version()"
-        for table in WATCHED
+        for table in ("response", "invitation")
+    ),
+    *(
+        f"CREATE OR REPLACE TRIGGER {table}_{change.lower()}_stats_version "
+        f"AFTER {change} ON {table} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION bump_stats_version()"
+        for table, change in WATCHED
     ),
 )
 
