@@ -1,10 +1,12 @@
 """Statistics API: reasons, satisfaction and trends, as JSON, CSV or XLSX.
 
-Every figure is computed by ``analysis`` on count tables from ``statistics.counts``;
-JSON carries the filters, the time, the number of responses and the methods,
-so a researcher can reproduce it. Every result goes through ``analysis.suppress``
-(disclosure control) before it is shown, in every format: rows resting on too
-few responses are withheld and every figure is computed on the published rows.
+Each handler checks its parameters and reads the count tables (``statistics.counts``)
+here, on the loop; ``statistics.compute`` turns them into the answer, in a worker process
+and from the cache when it can (``statistics.offload``). JSON carries the filters, the
+time, the number of responses and the methods, so a researcher can reproduce it. Every
+result goes through ``analysis.suppress`` (disclosure control) before it is shown, in
+every format: rows resting on too few responses are withheld and every figure is
+computed on the published rows.
 """
 
 from __future__ import annotations
