@@ -27,6 +27,7 @@ from survey_app.db.users import StaffUser
 from survey_app.lib.workers import RUNNING_PER_CALLER, WAITING_PER_CALLER, Workers
 from survey_app.statistics.offload import STATE, StatsCache
 from tests.survey_app.conftest import seed_statistics
+from tests.survey_app.processes import server_process
 from tests.survey_app.test_login_hardening import (
     PASSWORD,
     _user,
@@ -260,3 +261,31 @@ def dead(pid: int) -> bool:
             return any(line.startswith("State:") and "Z" in line for line in status)
     except OSError:
         return True
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (from /proc: children, their children...)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    # The command name may hold spaces; the parent comes after its ")".
+                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def test_survey_serve_starts_its_workers_and_leaves_none_behind(database_url, tmp_path):
+    env = {"DATABASE_URL": database_url, "SURVEY_VAR_DIR": str(tmp_path), "SURVEY_SECRET": "t"}
+    with server_process(env, tmp_path / "serve.log") as served:
+        # The resource tracker, the forkserver and its two workers, started in the background.
+        until(lambda: len(descendants(served.process.pid)) >= 4)
+        below = descendants(served.process.pid)
+    assert served.process.returncode is not None
+    until(lambda: all(dead(pid) for pid in below))
