@@ -8,6 +8,7 @@ compared with reading the raw rows into pandas (``benchmarks.baseline``).
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -58,6 +59,9 @@ def time_endpoint(client: httpx.Client, url: str, key: str, repeats: int) -> flo
 
 
 def one_size(engine: str, size: int, options: Options) -> dict[str, Any]:
+    # Repeats of one request would be cache hits: measure the cells. The server child
+    # inherits this; set SURVEY_STATS_CACHE_MB to measure with the cache instead.
+    os.environ.setdefault("SURVEY_STATS_CACHE_MB", "0")
     with databases.target(engine, options.postgres_url, "stats") as made:
         survey_cli.migrate(made)
         say(f"[{engine}] stats: loading {size:,} demo responses")

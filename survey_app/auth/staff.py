@@ -15,6 +15,7 @@ from piccolo.apps.user.tables import BaseUser
 
 from survey_app.auth.sessions import HashedSessions
 from survey_app.db.tables import Agency, Role, StaffRole
+from survey_app.db.users import StaffUser
 
 SESSION_COOKIE = "id"  # piccolo_api's name, so an admin login also opens the dashboard
 SESSION_HOURS = 8
@@ -67,7 +68,7 @@ async def from_request(connection: ASGIConnection) -> StaffMember | None:
 
 async def log_in(username: str, password: str) -> str | None:
     """A new session token for valid credentials of a staff member, else None."""
-    user_id = await BaseUser.login(username=username, password=password)
+    user_id = await StaffUser.login(username=username, password=password)
     if not user_id or await member(user_id) is None:
         return None
     now = dt.datetime.now()

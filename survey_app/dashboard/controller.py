@@ -3,17 +3,26 @@ and the charts it shows (``/charts/...``), open to staff keys too."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Request, Response, get
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from analysis import DEFAULT_TARGET, MIN_PUBLISHED, charts
+from analysis import DEFAULT_TARGET, MIN_PUBLISHED
 from analysis.satisfaction import BELOW, INCONCLUSIVE, MEETS
-from survey_app.auth.guards import STAFF_ROLES, PrincipalDep, signed_in, staff_or_key
-from survey_app.dashboard import data
+from survey_app.auth.guards import (
+    PRINCIPAL,
+    STAFF_ROLES,
+    PrincipalDep,
+    signed_in,
+    staff_or_key,
+)
+from survey_app.dashboard import data, drawing
 from survey_app.lib.context import AppContext, Ctx
 from survey_app.lib.i18n import N_, language_links, request_locale
 from survey_app.lib.media import PNG, SVG
+from survey_app.statistics.offload import STATE, Offload, caller_of
 
 CHART_TYPES = {"svg": SVG, "png": PNG}
 CHARTS = ("trend", "agencies", "reasons", "funnel", "league")
@@ -92,69 +101,52 @@ async def chart(
     if ext not in CHART_TYPES or stem not in CHARTS:
         return Response(b"no such chart", status_code=404, media_type="text/plain")
     locale = request_locale(request)
-    translations = ctx.catalogs.get(locale)
-    figure = None
+    inputs = await _chart_inputs(ctx, stem, locale, agency)
+    if inputs is None:
+        return Response(b"no data", status_code=404, media_type="text/plain")
+    offload: Offload = request.app.state[STATE]
+    caller, _ = caller_of(request.state[PRINCIPAL])
+    async with offload.cap.slot(caller):
+        body = await offload.workers.run(
+            drawing.draw, stem, ext, locale, ctx.settings.locales_dir, inputs
+        )
+    return Response(
+        body,
+        media_type=CHART_TYPES[ext],
+        headers={"Cache-Control": "private, max-age=300"},
+    )
+
+
+async def _chart_inputs(
+    ctx: AppContext, stem: str, locale: str, agency: str | None
+) -> dict[str, Any] | None:
+    """What chart ``stem`` draws, read and analysed here; None when there is nothing to draw."""
     if stem == "trend":
         national = await data.monthly_trend()
         own = await data.monthly_trend(agency) if agency else None
         names = {a["code"]: a["name"] for a in await data.agency_names(locale)}
         # An agency with nothing published gets no chart, not the national one under its name.
-        if national is not None and (own is not None or not agency):
-            figure = charts.trend_chart(
-                own or national,
-                locale=locale,
-                translations=translations,
-                target=DEFAULT_TARGET,
-                title=names.get(agency) if agency else None,
-                comparison=national if own else None,
-                comparison_label=translations.gettext("National") if own else None,
-            )
-    elif stem in ("funnel", "league"):
+        if national is None or (own is None and agency):
+            return None
+        return {"own": own, "national": national, "title": names.get(agency) if agency else None}
+    if stem in ("funnel", "league"):
         league = await data.league()
-        if league is not None:
-            names = {a["code"]: a["name"] for a in await data.agency_names(locale)}
-            figure = (
-                charts.funnel_chart(
-                    league.funnel_plot, locale=locale, translations=translations, labels=names
-                )
-                if stem == "funnel"
-                else charts.league_chart(
-                    league.shrunken,
-                    ranks=league.ranks,
-                    locale=locale,
-                    translations=translations,
-                    labels=names,
-                    target=DEFAULT_TARGET,
-                )
-            )
-    elif stem == "agencies":
+        if league is None:
+            return None
+        return {"league": league, "names": await _names(locale)}
+    if stem == "agencies":
         comparison = await data.comparison()
-        if comparison is not None:
-            names = {a["code"]: a["name"] for a in await data.agency_names(locale)}
-            figure = charts.forest_chart(
-                comparison,
-                locale=locale,
-                translations=translations,
-                labels=names,
-                target=DEFAULT_TARGET,
-            )
-    else:
-        breakdown = await data.reasons()
-        if breakdown is not None and agency in set(data.gap_reasons(breakdown, agency)["group"]):
-            figure = charts.reason_chart(
-                breakdown,
-                group=agency,
-                locale=locale,
-                translations=translations,
-                labels=_reason_labels(ctx, locale),
-            )
-    if figure is None:
-        return Response(b"no data", status_code=404, media_type="text/plain")
-    return Response(
-        charts.render(figure, ext),
-        media_type=CHART_TYPES[ext],
-        headers={"Cache-Control": "private, max-age=300"},
-    )
+        if comparison is None:
+            return None
+        return {"comparison": comparison, "names": await _names(locale)}
+    breakdown = await data.reasons()
+    if breakdown is None or agency not in set(data.gap_reasons(breakdown, agency)["group"]):
+        return None
+    return {"breakdown": breakdown, "agency": agency, "labels": _reason_labels(ctx, locale)}
+
+
+async def _names(locale: str) -> dict[str, str]:
+    return {a["code"]: a["name"] for a in await data.agency_names(locale)}
 
 
 ROUTES = [dashboard, chart]

@@ -30,6 +30,7 @@ from piccolo.engine.sqlite import SQLiteEngine
 
 from analysis.drivers import CONSTANT, moment_terms, term
 from questionnaires import QuestionnaireError, load_directory
+from survey_app.db import version
 from survey_app.db.engine import write_transaction
 from survey_app.db.tables import (
     MAX_CRITERIA,
@@ -441,6 +442,8 @@ async def rebuild(engine: Engine, progress: Callable[[int], None] | None = None)
             await _executemany(engine, sql, rows)
         for sql, rows in invitation_upserts(await count_invitations(), sqlite):
             await _executemany(engine, sql, rows)
+        # Cached statistics of every process read this: their answers are now stale.
+        await version.bump(engine, sqlite)
     return await ResponseCell.count()
 
 

@@ -27,6 +27,8 @@ from piccolo.columns import (
 from piccolo.table import Table, create_table_class
 from piccolo_api.session_auth.tables import SessionsBase
 
+from survey_app.db.users import StaffUser
+
 
 class AgencyKind(StrEnum):
     ministry = "ministry"
@@ -381,6 +383,14 @@ class AuditEntry(Table):
     )
 
 
+class StatsVersion(Table):
+    """One row whose ``version`` goes up whenever statistics may change other than by a
+    new response or invitation: a rebuild of the cells, a deletion of responses or
+    invitations (database triggers). Cached statistics name it (``statistics.version``)."""
+
+    version = BigInt(default=0)
+
+
 SURVEY_TABLES: list[type[Table]] = [
     Agency,
     Service,
@@ -402,6 +412,7 @@ SURVEY_TABLES: list[type[Table]] = [
     MonthlyInvitation,
     StaffRole,
     AuditEntry,
+    StatsVersion,
 ]
 # Every table the statistics cells live in (rebuilt together by ``survey rollup rebuild``).
 CELL_TABLES: tuple[type[Table], ...] = (
@@ -416,5 +427,5 @@ CELL_TABLES: tuple[type[Table], ...] = (
     InvitationCell,
     MonthlyInvitation,
 )
-AUTH_TABLES: list[type[Table]] = [BaseUser, SessionsBase]
+AUTH_TABLES: list[type[Table]] = [BaseUser, StaffUser, SessionsBase]
 ALL_TABLES: list[type[Table]] = SURVEY_TABLES + AUTH_TABLES

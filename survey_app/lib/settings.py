@@ -84,6 +84,16 @@ class Settings:
         assignments it read (``SURVEY_REGISTER_CACHE_SECONDS``): a key revoked or an
         assignment changed by another process takes effect within this; 0 reads them
         on every request.
+    stats_workers:
+        Processes that compute and render statistics and charts off the event loop
+        (``SURVEY_STATS_WORKERS``); 0 computes them on the loop, for tiny deployments.
+        ``SURVEY_STATS_POOL=thread`` makes them threads instead, for comparison only:
+        the computation holds the GIL, so threads barely spare the loop.
+    hash_threads:
+        Threads that hash staff passwords (``SURVEY_HASH_THREADS``); 0 hashes on the loop.
+    stats_cache_mb:
+        Memory for statistics answers kept per process until the data changes
+        (``SURVEY_STATS_CACHE_MB``); 0 turns the cache off.
     """
 
     database_url: str = f"sqlite:///{DEFAULT_VAR_DIR / DATABASE_FILE}"
@@ -104,6 +114,10 @@ class Settings:
     # Seconds rather than minutes: revoking a leaked key is urgent; a portal calling at
     # 100 requests a second still reads its key once per 500 requests.
     register_cache_seconds: float = 5.0
+    stats_workers: int = 2
+    stats_pool: str = "process"
+    stats_cache_mb: int = 64
+    hash_threads: int = 2
 
     @property
     def https(self) -> bool:
@@ -149,6 +163,10 @@ class Settings:
                     or cls.default("register_cache_seconds")
                 ),
             ),
+            stats_workers=number("SURVEY_STATS_WORKERS", "stats_workers"),
+            stats_pool=env.get("SURVEY_STATS_POOL") or cls.default("stats_pool"),
+            stats_cache_mb=number("SURVEY_STATS_CACHE_MB", "stats_cache_mb"),
+            hash_threads=number("SURVEY_HASH_THREADS", "hash_threads"),
         )
 
 

@@ -37,6 +37,7 @@ from survey_app.auth.guards import PUBLIC
 from survey_app.auth.sessions import HashedSessions
 from survey_app.auth.throttle import Attempt, client_id, login_throttle, wait_message
 from survey_app.db.tables import SURVEY_TABLES, Agency, AuditEntry, Comment
+from survey_app.db.users import StaffUser
 from survey_app.lib.frames import parse_origins
 from survey_app.lib.i18n import request_locale
 
@@ -98,7 +99,7 @@ def admin_handler(production: bool) -> ASGIRouteHandler:
     """Build the admin ASGI app once and mount it at ``/admin``."""
     admin_app = create_admin(
         tables=ADMIN_TABLES,
-        auth_table=BaseUser,
+        auth_table=StaffUser,  # its login hashes in threads, off the loop
         session_table=HashedSessions,
         session_expiry=staff.SESSION_LIFETIME,
         max_session_expiry=staff.SESSION_LIFETIME,

@@ -15,13 +15,16 @@ from survey_app.db.tables import TOKEN_BYTES
 from survey_app.definitions.registry import register_questionnaires
 from survey_app.lib.context import AppContext
 from survey_app.lib.logs import install_redaction
+from survey_app.lib.workers import configure_hashing
+from survey_app.statistics.offload import STATE, Offload
 from survey_app.submissions.writer import GroupCommitWriter
 
 Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
 
 
 def lifespan(ctx: AppContext, writer: GroupCommitWriter, limits_store: Store) -> Lifespan:
-    """The app's lifespan: the pool, the questionnaire register, the writer, the limits store.
+    """The app's lifespan: the pool, the questionnaire register, the writer, the limits store,
+    the statistics workers.
 
     It first makes every log handler redact invitation tokens: ``survey serve`` configures
     its own that way, but the app may be served otherwise (``uvicorn --factory``).
@@ -29,9 +32,11 @@ def lifespan(ctx: AppContext, writer: GroupCommitWriter, limits_store: Store) ->
     engine = ctx.engine
 
     @asynccontextmanager
-    async def serving(_: Litestar) -> AsyncIterator[None]:
+    async def serving(app: Litestar) -> AsyncIterator[None]:
         install_redaction(TOKEN_BYTES)
         configure_reads(engine, ctx.settings.register_cache_seconds)
+        offload = app.state[STATE] = Offload.from_settings(ctx.settings)
+        configure_hashing(ctx.settings.hash_threads)
         if isinstance(engine, PostgresEngine):
             await engine.start_connection_pool()
         try:
@@ -42,10 +47,14 @@ def lifespan(ctx: AppContext, writer: GroupCommitWriter, limits_store: Store) ->
             # long as the process: keep it out of the collector's full passes, which
             # otherwise scan it all and stall requests for a fifth of a second.
             gc.freeze()
+            # The workers start in the background: neither this start nor the first
+            # statistics request waits for them.
+            offload.workers.start()
             try:
                 async with limits_store:
                     yield
             finally:
+                await offload.workers.stop()
                 await writer.stop()
         finally:
             if isinstance(engine, PostgresEngine):
