@@ -6,23 +6,25 @@ dashboard and its charts show nothing an analyst could not download.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 import pandas as pd
-from piccolo.query.functions.aggregate import Sum
 
 import analysis
 from analysis import MIN_PUBLISHED
+from analysis.poststrat import MIN_RESPONSE_RATE
 from analysis.reasons import ReasonBreakdown
 from analysis.satisfaction import SatisfactionComparison
 from analysis.trend import TrendResult
-from survey_app.db.tables import Agency, MonthlyInvitation, MonthlyRating
+from questionnaires import Questionnaire
+from survey_app.db.tables import Agency, Service
 from survey_app.statistics import counts, nonresponse
-from survey_app.statistics.filters import Filters
+from survey_app.statistics.filters import FilterError, Filters
 from survey_app.statistics.league import Standings, standings
+from survey_app.statistics.questions import OVERALL, Scope
 
 PERIOD = "month"
+EVERYTHING = Filters()  # no filter: every response
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,9 @@ class AgencyView:
     trend: TrendResult | None
     reasons: ReasonBreakdown | None
     weighted: dict | None = None
+    # Its services compared with one another (the drill-down), as table rows.
+    services: list[dict] | None = None
+    service: str | None = None  # the one service shown, when one is chosen
 
     @property
     def published(self) -> bool:
@@ -87,36 +92,60 @@ async def agency_names(locale: str) -> list[dict]:
     ]
 
 
-async def comparison() -> SatisfactionComparison | None:
-    table = counts.satisfaction_table(await counts.rating_counts(Filters(), "agency"))
+async def service_names(locale: str, agency: str) -> dict[str, str]:
+    """Service code -> its name in ``locale``, for one agency's services."""
+    rows = (
+        await Service.select(Service.code, Service.name, Service.names)
+        .where(Service.agency.code == agency)
+        .output(load_json=True)
+    )
+    return {r["code"]: (r["names"] or {}).get(locale) or r["name"] for r in rows}
+
+
+def national(filters: Filters) -> Filters:
+    """The filters for figures across agencies: every agency, whatever is selected."""
+    return replace(filters, agency=None, service=None)
+
+
+async def comparison(
+    filters: Filters = EVERYTHING, group_by: str = "agency"
+) -> SatisfactionComparison | None:
+    """Each group against the rest, with the response and official rates of the published
+    groups (``statistics.nonresponse``) in its groups frame."""
+    table = counts.satisfaction_table(await counts.rating_counts(filters, group_by))
     if table.empty or table["total"].sum() == 0:
         return None
     result = analysis.suppress(analysis.compare_satisfaction(table))
-    return result if result.overall.total else None
+    if not result.overall.total:
+        return None
+    frame = await nonresponse.frame_table(filters, group_by)
+    groups, _, _, _ = nonresponse.with_nonresponse(result.groups, frame, MIN_RESPONSE_RATE)
+    return replace(result, groups=groups)
 
 
-async def league() -> Standings | None:
+async def league(filters: Filters = EVERYTHING) -> Standings | None:
     """The fair league table of agencies, when at least two are published."""
-    table = counts.satisfaction_table(await counts.rating_counts(Filters(), "agency"))
+    table = counts.satisfaction_table(await counts.rating_counts(filters, "agency"))
     if int((~analysis.withheld(table["total"]) & (table["total"] > 0)).sum()) < 2:
         return None
     return standings(table)
 
 
-async def weighted(agency: str, published: bool) -> dict | None:
-    """The agency's CSAT weighted back to its invitations, when its figures are published."""
+async def weighted(filters: Filters, published: bool) -> dict | None:
+    """An agency's CSAT weighted back to its invitations, when its figures are published."""
     if not published:
         return None
-    frame = await nonresponse.frame_table(Filters(agency=agency), "agency")
+    frame = await nonresponse.frame_table(filters, "agency")
     if frame is None or frame["total"].sum() < MIN_PUBLISHED:
         return None
     result = analysis.poststratify(frame, min_stratum=MIN_PUBLISHED)
     return result.groups.iloc[0].to_dict()
 
 
-async def monthly_trend(agency: str | None = None) -> TrendResult | None:
-    """Satisfaction month by month: of one agency, or of the whole country."""
-    daily = await counts.daily_rating_counts(Filters(agency=agency), PERIOD)
+async def monthly_trend(filters: Filters = EVERYTHING) -> TrendResult | None:
+    """Satisfaction month by month of what the filters select (the whole country when
+    they name no agency)."""
+    daily = await counts.daily_rating_counts(filters, PERIOD, by_agency=False)
     table = counts.period_table(daily, PERIOD)
     if table.empty or table["total"].sum() == 0:
         return None
@@ -124,45 +153,82 @@ async def monthly_trend(agency: str | None = None) -> TrendResult | None:
     return result if len(result.table) else None
 
 
-async def reasons() -> ReasonBreakdown | None:
-    table, people = await counts.reason_counts(Filters(), "agency")
+async def reasons(
+    filters: Filters = EVERYTHING, group_by: str = "agency"
+) -> ReasonBreakdown | None:
+    table, people = await counts.reason_counts(filters, group_by)
     if table.empty:
         return None
     result = analysis.suppress(analysis.reason_breakdown(table, respondents=people))
     return result if len(result.table) else None
 
 
-async def overview(locale: str, selected_code: str | None) -> Overview:
+async def overview(
+    locale: str, selected_code: str | None, filters: Filters = EVERYTHING
+) -> Overview:
+    """The dashboard for ``filters``: agencies compared, and the selected one (and its
+    chosen service, ``filters.service``) in detail."""
     agencies = await agency_names(locale)
-    selected = None
+    everyone = national(filters)
+    comparing = await comparison(everyone)
     chosen = next((a for a in agencies if a["code"] == selected_code), None)
-    comparing = await comparison()
+    selected = None
     if chosen is not None:
-        trend = await monthly_trend(chosen["code"])
-        selected = AgencyView(
-            code=chosen["code"],
-            name=chosen["name"],
-            responses=await _total(MonthlyRating, MonthlyRating.responses, chosen["id"]),
-            invitations=await _total(
-                MonthlyInvitation, MonthlyInvitation.invitations, chosen["id"]
-            ),
-            trend=trend,
-            reasons=await reasons(),
-            weighted=await weighted(chosen["code"], _published(comparing, chosen["code"])),
-        )
+        selected = await agency_view(chosen, filters, comparing)
     return Overview(
         comparison=comparing,
-        national=await monthly_trend(),
+        national=await monthly_trend(everyone),
         agencies=agencies,
         selected=selected,
-        league=await league(),
+        league=await league(everyone),
     )
 
 
-async def _total(table: Any, column: Any, agency_id: int) -> int:
-    """An agency's rated responses or invitations, from the monthly cells."""
-    row = await table.select(Sum(column, alias="n")).where(table.agency == agency_id).first()
-    return int(row["n"] or 0) if row else 0
+async def agency_view(
+    chosen: dict, filters: Filters, comparing: SatisfactionComparison | None
+) -> AgencyView:
+    own = replace(filters, agency=chosen["code"])
+    frame = await nonresponse.frame_table(own, "agency")
+    responses = int(frame["total"].sum()) if frame is not None else 0
+    invitations = int(frame["invitations"].sum()) if frame is not None else 0
+    services = await comparison(replace(own, service=None), "service")
+    return AgencyView(
+        code=chosen["code"],
+        name=chosen["name"],
+        responses=responses,
+        invitations=invitations,
+        trend=await monthly_trend(own),
+        reasons=await reasons(national(filters)),
+        weighted=await weighted(own, _published(comparing, chosen["code"])),
+        services=_records(services.groups) if services is not None else [],
+        service=filters.service,
+    )
+
+
+async def drivers(filters: Filters, questionnaire: Questionnaire, scope: Scope) -> list[dict]:
+    """The questionnaire's criteria ranked by key-driver analysis for ``filters`` (rows of
+    ``analysis.key_drivers``, published ones only); empty when it has no criteria or the
+    filters cannot be answered from the driver cells (days that are not whole months)."""
+    criteria = [q.id for q in questionnaire.questions if q.kind == "rating" and q.id != OVERALL]
+    if not criteria:
+        return []
+    try:
+        moments = await counts.driver_moments(filters, scope, criteria)
+        shares = await counts.rating_shares(filters, scope, [scope.question, *criteria])
+    except FilterError:
+        return []
+    result = analysis.suppress(analysis.key_drivers(moments, scope.question, criteria, shares))
+    ranked = result.criteria.sort_values("rank", kind="stable", na_position="last")
+    if "suppressed" in ranked:
+        ranked = ranked[~ranked["suppressed"].eq(True)]
+    return _records(ranked)
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return [
+        {k: (None if v is None or v != v else v) for k, v in row.items()}
+        for row in frame.to_dict("records")
+    ]
 
 
 def _published(comparing: SatisfactionComparison | None, agency: str) -> bool:

@@ -11,8 +11,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from matplotlib.figure import Figure
+
 from analysis import DEFAULT_TARGET, charts
-from survey_app.lib.i18n import Catalogs
+from survey_app.lib.i18n import N_, Catalogs
 
 
 @cache
@@ -20,11 +22,28 @@ def _catalogs(locales_dir: Path) -> Catalogs:
     return Catalogs(locales_dir)
 
 
-def draw(stem: str, ext: str, locale: str, locales_dir: Path, inputs: dict[str, Any]) -> bytes:
-    """Chart ``stem`` (see ``dashboard.controller.CHARTS``) as SVG or PNG bytes."""
+EMPTY_ID = "nothing-to-draw"
+NOTHING = N_("Not enough published responses to draw this chart for this selection.")
+
+
+def nothing_to_draw(text: str) -> Figure:
+    """A chart that says why it is empty, where a broken image would say nothing."""
+    figure = Figure(figsize=(7.5, 1.2))
+    figure.set_gid(EMPTY_ID)  # marks the SVG, whose text is drawn as paths
+    figure.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=11)
+    return figure
+
+
+def draw(
+    stem: str, ext: str, locale: str, locales_dir: Path, inputs: dict[str, Any] | None
+) -> bytes:
+    """Chart ``stem`` (see ``dashboard.controller.CHARTS``) as SVG or PNG bytes; ``inputs``
+    None: nothing published to draw."""
     translations = _catalogs(locales_dir).get(locale)
     common = {"locale": locale, "translations": translations}
-    if stem == "trend":
+    if inputs is None:
+        figure = nothing_to_draw(translations.gettext(NOTHING))
+    elif stem == "trend":
         own, national = inputs["own"], inputs["national"]
         figure = charts.trend_chart(
             own or national,
