@@ -89,7 +89,7 @@ class StatisticsController(Controller):
         target: FromQuery[float] = DEFAULT_TARGET,
         min_response_rate: FromQuery[float] = MIN_RESPONSE_RATE,
         question: Annotated[str | None, QueryParameter(description=QUESTION)] = None,
-    ) -> Response[bytes]:
+    ) -> Response[Any]:
         """CSAT (ratings 4-5) of a rating question per group, against the rest, with the
         response rate, the nonresponse-weighted CSAT and, for the overall question, the
         government's official rate over all transactions."""
@@ -131,7 +131,7 @@ class StatisticsController(Controller):
         group_by: FromQuery[str] = "agency",
         format: FromQuery[str] = "json",
         question: Annotated[str | None, QueryParameter(description=QUESTION)] = None,
-    ) -> Response[bytes]:
+    ) -> Response[Any]:
         """Groups ranked by their empirical-Bayes (shrunken) CSAT, which pulls small groups
         toward the national rate, with the interval of ranks each could hold and its place
         on a funnel plot around the national rate."""
@@ -155,7 +155,7 @@ class StatisticsController(Controller):
         group_by: FromQuery[str] = "agency",
         format: FromQuery[str] = "json",
         question: Annotated[str | None, QueryParameter(description=QUESTION)] = None,
-    ) -> Response[bytes]:
+    ) -> Response[Any]:
         """The answers to a choice or multiple-choice question per group (by default the
         reasons for dissatisfaction), each as a share of those who answered it."""
         fmt = check_format(format)
@@ -179,7 +179,7 @@ class StatisticsController(Controller):
         compare: FromQuery[str | None] = None,
         format: FromQuery[str] = "json",
         question: Annotated[str | None, QueryParameter(description=QUESTION)] = None,
-    ) -> Response[bytes]:
+    ) -> Response[Any]:
         """CSAT of a rating question per local day, ISO week, month or quarter, its trend
         and whether the last change is real."""
         fmt = check_format(format)
@@ -207,7 +207,7 @@ class StatisticsController(Controller):
             str | None, QueryParameter(description="The outcome rating question (overall)")
         ] = None,
         format: FromQuery[str] = "json",
-    ) -> Response[bytes]:
+    ) -> Response[Any]:
         """For each other rating question of a questionnaire (its criteria), how much
         the chance of a satisfied overall rating rises per point of that criterion, the
         others held equal (a linear probability model on all of them, exact from the

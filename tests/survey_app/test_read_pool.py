@@ -26,7 +26,7 @@ from survey_app.db.read_pool import READ_POOL_SIZE
 from survey_app.db.tables import ALL_TABLES, Agency, AgencyKind
 from survey_app.lib.settings import Settings
 from survey_app.server.app import create_app
-from tests.conftest import run_async, survey_command
+from tests.conftest import migrate, run_async, survey_command
 
 TEST_SECRET = "read-pool-test-secret"
 
@@ -173,10 +173,17 @@ INSERT = (
 )
 
 
-def test_a_forked_child_opens_its_own_connections(database_url):
-    engine = engine_from_url(database_url)
-    if not isinstance(engine, PooledSQLiteEngine):
+def test_a_forked_child_opens_its_own_connections(database_url, tmp_path):
+    if not database_url.startswith("sqlite"):
         pytest.skip("SQLite's pool only")
+    # A database of its own: a child forked while this process (the session's live server)
+    # has the shared database open would inherit SQLite's view of that file's locks and
+    # shared-memory index, which SQLite forbids (https://sqlite.org/howtocorrupt.html,
+    # 2.6), and could damage it for every later test.
+    database_url = f"sqlite:///{tmp_path / 'forked.sqlite'}"
+    migrate(database_url, tmp_path)
+    engine = engine_from_url(database_url)
+    assert isinstance(engine, PooledSQLiteEngine)
     agency = code()
     run_async(write_elsewhere(database_url, INSERT, agency, "Forked"))
     try:

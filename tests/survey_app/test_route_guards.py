@@ -31,6 +31,8 @@ PUBLIC_PATHS = {
     "/schema/swagger/{asset:str}",
     "/schema/openapi.json",
     "/schema/{path:str}",
+    "/public",  # the published aggregates, for everyone
+    "/public/data/{name:str}",
 }
 
 
@@ -66,6 +68,7 @@ def test_staff_and_portal_routes_are_guarded(app):
         "/api/v1/stats/trend",
         "/api/v1/exports/responses.csv",
         "/api/v1/exports/dictionary.json",
+        "/api/v1/exports/responses.parquet",
         "/api/v1/comments",
         "/api/v1/audit",
         "/dashboard",
