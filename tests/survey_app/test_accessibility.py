@@ -273,3 +273,56 @@ def test_public_page_meets_wcag_21_aa(browser, audit, live):  # noqa: F811
     assert len(seen) >= 5
     context.close()
     audit.assert_clean(expected_audits=3)
+
+
+def test_dashboard_filters_and_drill_down_in_chromium(browser, audit, live, tmp_path):  # noqa: F811
+    """Log in, apply each filter through the form, drill down agency -> service; every
+    step keeps the view in the URL, passes axe, and is photographed at 1280 and 320 px."""
+    from survey_app.demo import fixtures
+    from survey_app.demo import synthetic as demo
+
+    live.run(fixtures.load(live.settings))
+    live.run(demo.synthesize(2000, 12, seed=9))
+    live.run(_users())
+    context, page = new_page(browser, 1280)
+    page.goto(f"{live.url}/login?lang=en")
+    page.fill("#username", "rita")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/dashboard**")
+    steps = (
+        ("#f-last", "6", "last=6"),
+        ("#f-channel", "web", "channel=web"),
+        ("#f-questionnaire", "dossier-evaluation", "questionnaire=dossier-evaluation"),
+    )
+    for selector, value, expected in steps:
+        page.select_option(selector, value)
+        page.click(".filters button[type=submit]")
+        page.wait_for_url(f"**{expected}**")
+    page.check("#f-essential")
+    page.click(".filters button[type=submit]")
+    page.wait_for_url("**essential=true**")
+    for _, _, expected in steps:
+        assert expected in page.url  # each filter stays as the next one is applied
+    page.wait_for_load_state("networkidle")
+    audit(page, "dashboard with every filter (en, 1280px)")
+    # Drill down: an agency from the table, then one of its services.
+    page.click("#agencies + div tbody tr th a >> nth=0")
+    page.wait_for_load_state("networkidle")
+    assert "agency=" in page.url
+    assert "channel=web" in page.url
+    page.click("caption#services ~ tbody th a >> nth=0")
+    page.wait_for_url("**service=**")
+    page.wait_for_load_state("networkidle")
+    assert "›" in page.locator("#selected").inner_text()
+    for width in (1280, 320):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=str(tmp_path / f"dashboard-{width}.png"), full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        broken = page.evaluate(
+            "[...document.images].filter(i => i.complete && i.naturalWidth === 0).length"
+        )
+        assert broken == 0
+    audit(page, "one service of one agency (en, 320px)")
+    context.close()
+    audit.assert_clean(expected_audits=2)
