@@ -4,10 +4,10 @@ and the charts it shows (``/charts/...``), open to staff keys too."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
 from typing import Annotated, Any
 
 from litestar import Request, Response, get
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Template
 
@@ -37,20 +37,8 @@ SIGNALS_SHOWN = 12
 Query = Annotated[str | None, QueryParameter()]
 
 
-def _selection(request: Request, locale: str, **given: str | None) -> view.Selection:
-    today = dt.datetime.now(local_zone()).date()
-    return view.selection(today, locale, **given)
-
-
-@get(
-    "/dashboard",
-    include_in_schema=False,
-    guards=[signed_in(*STAFF_ROLES, what="The dashboard")],
-)
-async def dashboard(
+async def chosen_view(
     request: Request,
-    ctx: Ctx,
-    principal: PrincipalDep,
     agency: Query = None,
     service: Query = None,
     last: Query = None,
@@ -59,18 +47,35 @@ async def dashboard(
     questionnaire: Query = None,
     channel: Query = None,
     essential: Query = None,
+) -> view.Selection:
+    """The view the URL asks for (the ``chosen`` dependency of the page and its charts)."""
+    return view.selection(
+        dt.datetime.now(local_zone()).date(), request_locale(request), agency=agency,
+        service=service, last=last, date_from=date_from, date_to=date_to,
+        questionnaire=questionnaire, channel=channel, essential=essential,
+    )  # fmt: skip
+
+
+Chosen = NamedDependency[view.Selection]
+
+
+@get(
+    "/dashboard",
+    include_in_schema=False,
+    guards=[signed_in(*STAFF_ROLES, what="The dashboard")],
+    dependencies={"chosen": Provide(chosen_view)},
+)
+async def dashboard(
+    request: Request, ctx: Ctx, principal: PrincipalDep, chosen: Chosen
 ) -> Template:
     member = principal
     locale = request_locale(request)
-    chosen = _selection(
-        request, locale, agency=agency or member.agency_code, service=service, last=last,
-        date_from=date_from, date_to=date_to, questionnaire=questionnaire, channel=channel,
-        essential=essential,
-    )  # fmt: skip
+    if chosen.agency is None and member.agency_code:
+        chosen = chosen.showing(member.agency_code)
     overview = await data.overview(locale, chosen.agency, chosen.detail)
     if overview.selected is None and overview.agencies and not chosen.agency:
         first = overview.agencies[0]["code"]
-        chosen = replace(chosen, agency=first, params={**chosen.params, "agency": first})
+        chosen = chosen.showing(first)
         overview = await data.overview(locale, first, chosen.detail)
     gap = (
         data.gap_reasons(overview.selected.reasons, overview.selected.code).to_dict("records")
@@ -148,20 +153,9 @@ def _reason_labels(ctx: AppContext, locale: str) -> dict[str, str]:
     "/charts/{name:str}",
     include_in_schema=False,
     guards=[staff_or_key(*STAFF_ROLES, what="Charts")],
+    dependencies={"chosen": Provide(chosen_view)},
 )
-async def chart(
-    request: Request,
-    ctx: Ctx,
-    name: FromPath[str],
-    agency: Query = None,
-    service: Query = None,
-    last: Query = None,
-    date_from: Annotated[str | None, QueryParameter(name="from")] = None,
-    date_to: Annotated[str | None, QueryParameter(name="to")] = None,
-    questionnaire: Query = None,
-    channel: Query = None,
-    essential: Query = None,
-) -> Response[bytes]:
+async def chart(request: Request, ctx: Ctx, name: FromPath[str], chosen: Chosen) -> Response[bytes]:
     """``/charts/trend.svg``, ``/charts/agencies.png``, ``/charts/reasons.svg?agency=MIC``,
     ``/charts/funnel.svg``, ``/charts/league.svg``, with the dashboard's filters.
 
@@ -173,10 +167,6 @@ async def chart(
     if ext not in CHART_TYPES or stem not in CHARTS:
         return Response(b"no such chart", status_code=404, media_type="text/plain")
     locale = request_locale(request)
-    chosen = _selection(
-        request, locale, agency=agency, service=service, last=last, date_from=date_from,
-        date_to=date_to, questionnaire=questionnaire, channel=channel, essential=essential,
-    )  # fmt: skip
     inputs = await _chart_inputs(ctx, stem, locale, chosen)
     offload: Offload = request.app.state[STATE]
     caller, _ = caller_of(request.state[PRINCIPAL])

@@ -33,6 +33,11 @@ class Selection:
         """The filters of what is shown in detail: the agency (and its service)."""
         return replace(self.filters, agency=self.agency, service=self.service)
 
+    def showing(self, agency: str) -> Selection:
+        """The same view, showing ``agency`` in detail (and none of its services yet)."""
+        params = {**self.params, "agency": agency, "service": ""}
+        return replace(self, agency=agency, service=None, params=params)
+
     def api(self, **extra: str | None) -> str:
         """The statistics API's query string for the same filters (and ``extra``)."""
         f = self.filters
