@@ -78,7 +78,7 @@ async def dashboard(
         chosen = chosen.showing(first)
         overview = await data.overview(locale, first, chosen.detail)
     gap = (
-        data.gap_reasons(overview.selected.reasons, overview.selected.code).to_dict("records")
+        data.gap_reasons(overview.selected.reasons, overview.selected.group).to_dict("records")
         if overview.selected and overview.selected.reasons
         else []
     )
@@ -208,10 +208,12 @@ async def _chart_inputs(
         if comparison is None:
             return None
         return {"comparison": comparison, "names": await _names(locale)}
-    breakdown = await data.reasons(everyone)
-    if breakdown is None or agency not in set(data.gap_reasons(breakdown, agency)["group"]):
+    # One service's reasons against every other service's, else the agency's.
+    group = chosen.service or agency
+    breakdown = await data.reasons(everyone, "service" if chosen.service else "agency")
+    if breakdown is None or group not in set(data.gap_reasons(breakdown, group)["group"]):
         return None
-    return {"breakdown": breakdown, "agency": agency, "labels": _reason_labels(ctx, locale)}
+    return {"breakdown": breakdown, "agency": group, "labels": _reason_labels(ctx, locale)}
 
 
 async def _names(locale: str) -> dict[str, str]:

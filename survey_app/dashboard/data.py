@@ -41,6 +41,11 @@ class AgencyView:
     service: str | None = None  # the one service shown, when one is chosen
 
     @property
+    def group(self) -> str:
+        """What its reasons are compared by: the service shown, else the agency."""
+        return self.service or self.code
+
+    @property
     def published(self) -> bool:
         """Counts and the response rate rest on the invitations: shown from 10 on."""
         return self.invitations >= MIN_PUBLISHED
@@ -198,7 +203,8 @@ async def agency_view(
         responses=responses,
         invitations=invitations,
         trend=await monthly_trend(own),
-        reasons=await reasons(national(filters)),
+        # Its gap against the other agencies, or one service's against every other service.
+        reasons=await reasons(national(filters), "service" if filters.service else "agency"),
         weighted=await weighted(own, _published(comparing, chosen["code"])),
         services=_records(services.groups) if services is not None else [],
         service=filters.service,
@@ -238,9 +244,10 @@ def _published(comparing: SatisfactionComparison | None, agency: str) -> bool:
     return bool(len(rows)) and not bool(rows["suppressed"].iloc[0])
 
 
-def gap_reasons(breakdown: ReasonBreakdown, agency: str) -> pd.DataFrame:
-    """The agency's reasons, most over-represented first (those that drive its gap)."""
+def gap_reasons(breakdown: ReasonBreakdown, group: str) -> pd.DataFrame:
+    """The reasons of one agency (or service), most over-represented first: those that
+    drive its gap."""
     cells = breakdown.cells[
-        (breakdown.cells["group"] == agency) & ~breakdown.cells["suppressed"].eq(True)
+        (breakdown.cells["group"] == group) & ~breakdown.cells["suppressed"].eq(True)
     ]
     return cells.sort_values("adjusted_residual", ascending=False, na_position="last")
