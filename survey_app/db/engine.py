@@ -43,6 +43,9 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.InterfaceError,
+    # A connection the server dropped mid-conversation (a shutdown) can refuse its next
+    # query this way ("another operation is in progress"); the writer then reconnects.
+    asyncpg.exceptions.InternalClientError,
 )
 
 
