@@ -112,12 +112,18 @@ def national(filters: Filters) -> Filters:
     return replace(filters, agency=None, service=None)
 
 
+async def ratings(filters: Filters, group_by: str = "agency") -> pd.DataFrame:
+    """Satisfied and total per group: what the comparison and the league table both rank."""
+    return counts.satisfaction_table(await counts.rating_counts(filters, group_by))
+
+
 async def comparison(
-    filters: Filters = EVERYTHING, group_by: str = "agency"
+    filters: Filters = EVERYTHING, group_by: str = "agency", table: pd.DataFrame | None = None
 ) -> SatisfactionComparison | None:
     """Each group against the rest, with the response and official rates of the published
-    groups (``statistics.nonresponse``) in its groups frame."""
-    table = counts.satisfaction_table(await counts.rating_counts(filters, group_by))
+    groups (``statistics.nonresponse``) in its groups frame; ``table``: the groups'
+    ratings when already read."""
+    table = await ratings(filters, group_by) if table is None else table
     if table.empty or table["total"].sum() == 0:
         return None
     result = analysis.suppress(analysis.compare_satisfaction(table))
@@ -128,9 +134,11 @@ async def comparison(
     return replace(result, groups=groups)
 
 
-async def league(filters: Filters = EVERYTHING) -> Standings | None:
+async def league(
+    filters: Filters = EVERYTHING, table: pd.DataFrame | None = None
+) -> Standings | None:
     """The fair league table of agencies, when at least two are published."""
-    table = counts.satisfaction_table(await counts.rating_counts(filters, "agency"))
+    table = await ratings(filters) if table is None else table
     if int((~analysis.withheld(table["total"]) & (table["total"] > 0)).sum()) < 2:
         return None
     return standings(table)
@@ -175,7 +183,9 @@ async def overview(
     chosen service, ``filters.service``) in detail."""
     agencies = await agency_names(locale)
     everyone = national(filters)
-    comparing = await comparison(everyone)
+    # The comparison and the league table rank the same counts: read them once.
+    table = await ratings(everyone)
+    comparing = await comparison(everyone, table=table)
     chosen = next((a for a in agencies if a["code"] == selected_code), None)
     selected = None
     if chosen is not None:
@@ -185,7 +195,7 @@ async def overview(
         national=await monthly_trend(everyone),
         agencies=agencies,
         selected=selected,
-        league=await league(everyone),
+        league=await league(everyone, table),
     )
 
 
