@@ -8,12 +8,15 @@ field.
 
 from __future__ import annotations
 
+import secrets
+from collections import OrderedDict
 from typing import Any
 from urllib.parse import urlsplit
 
 from babel.dates import format_date
 from babel.numbers import format_decimal
 from litestar import Request, Response, Router, get, post
+from litestar.enums import MediaType
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar.status_codes import (
@@ -124,19 +127,66 @@ def form_page(
     errors: dict[str, str] | None = None,
 ) -> Template:
     return Template(
-        template_name="questionnaire.html",
-        context={
-            "locale": locale,
-            "q": questionnaire,
-            "agency": invitation.agency_label(locale),
-            "service": invitation.service_label(locale),
-            "action": f"/s/{invitation.token}?lang={locale}",
-            "condition_css": f"/q/{questionnaire.id}/{questionnaire.version}/conditions.css",
-            "values": values or {},
-            "errors": errors or {},
-            "languages": language_links(request.url.path),
-        },
+        template_name=QUESTIONNAIRE_TEMPLATE,
+        context=_form_context(locale, invitation, questionnaire, invitation.token, request.url.path)
+        | {"values": values or {}, "errors": errors or {}},
         status_code=HTTP_400_BAD_REQUEST if errors else HTTP_200_OK,
+        cookies=lang_cookies(request, locale),
+        headers=frame_headers(invitation),
+    )
+
+
+QUESTIONNAIRE_TEMPLATE = "questionnaire.html"
+# A blank questionnaire page differs from one token to the next only by the token, so it
+# is rendered once per (questionnaire version, language, agency and service names) with
+# this stand-in where the token goes (hex: no escaping changes it, no text contains it).
+TOKEN_STAND_IN = secrets.token_hex(16)
+BLANK_PAGES_STATE = "blank_questionnaire_pages"
+BLANK_PAGES_KEPT = 512
+
+
+def _form_context(
+    locale: str, invitation: InvitationView, questionnaire: Questionnaire, token: str, path: str
+) -> dict[str, Any]:
+    return {
+        "locale": locale,
+        "q": questionnaire,
+        "agency": invitation.agency_label(locale),
+        "service": invitation.service_label(locale),
+        "action": f"/s/{token}?lang={locale}",
+        "condition_css": f"/q/{questionnaire.id}/{questionnaire.version}/conditions.css",
+        "languages": language_links(path),
+    }
+
+
+def blank_form_page(
+    request: Request, locale: str, invitation: InvitationView, questionnaire: Questionnaire
+) -> Response:
+    """The questionnaire as first shown, from the app's cache of rendered blank pages.
+
+    The key holds everything the page shows, so a renamed agency or a new questionnaire
+    version is a new entry: nothing served can be stale, and the least recently used
+    pages give way beyond ``BLANK_PAGES_KEPT``.
+    """
+    pages: OrderedDict[tuple[Any, ...], str] = request.app.state.setdefault(
+        BLANK_PAGES_STATE, OrderedDict()
+    )
+    context = _form_context(
+        locale, invitation, questionnaire, TOKEN_STAND_IN, f"/s/{TOKEN_STAND_IN}"
+    )
+    key = (questionnaire.id, questionnaire.version, locale, context["agency"], context["service"])
+    page = pages.get(key)
+    if page is None:
+        template = request.app.template_engine.get_template(QUESTIONNAIRE_TEMPLATE)
+        page = template.render(**context, values={}, errors={})
+        pages[key] = page
+        if len(pages) > BLANK_PAGES_KEPT:
+            pages.popitem(last=False)
+    else:
+        pages.move_to_end(key)
+    return Response(
+        page.replace(TOKEN_STAND_IN, invitation.token),
+        media_type=MediaType.HTML,
         cookies=lang_cookies(request, locale),
         headers=frame_headers(invitation),
     )
@@ -168,13 +218,15 @@ def same_origin(request: Request) -> bool:
 
 
 @get("/s/{token:str}", include_in_schema=False)
-async def show_questionnaire(request: Request, token: FromPath[str], ctx: Ctx) -> Template:
+async def show_questionnaire(
+    request: Request, token: FromPath[str], ctx: Ctx
+) -> Template | Response:
     locale = request_locale(request)
     found = await _open_invitation(ctx, request, token, locale)
     if isinstance(found, Template):
         return found
     invitation, questionnaire = found
-    return form_page(ctx, request, locale, invitation, questionnaire)
+    return blank_form_page(request, locale, invitation, questionnaire)
 
 
 @post("/s/{token:str}", include_in_schema=False, status_code=HTTP_200_OK)

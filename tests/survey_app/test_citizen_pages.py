@@ -8,7 +8,7 @@ import re
 import pytest
 from babel.dates import format_date
 
-from survey_app.db.tables import Comment, Invitation, Response, ResponseReason
+from survey_app.db.tables import Agency, Comment, Invitation, Response, ResponseReason
 from survey_app.lib.clock import local_day
 from tests.survey_app.conftest import invite
 
@@ -47,6 +47,20 @@ def test_language_switcher_links_every_language(http, token):
     page = http.get(f"/s/{token}").text
     for lang in ("vi", "en", "id"):
         assert f'href="/s/{token}?lang={lang}"' in page
+
+
+def test_each_page_carries_its_own_token_and_the_names_of_the_moment(http, portal, live):
+    """Blank pages are rendered once and reused: the token and the names must still be right."""
+    first, second = (invite(http, portal, ref)["token"] for ref in ("T-A", "T-B"))
+    pages = {token: http.get(f"/s/{token}?lang=en").text for token in (first, second)}
+    for token, other in ((first, second), (second, first)):
+        assert f'action="/s/{token}?lang=en"' in pages[token]
+        assert f'href="/s/{token}?lang=vi"' in pages[token]
+        assert other not in pages[token]
+        assert pages[token].replace(token, "") == pages[other].replace(other, "")
+    live.run(Agency.update({Agency.names: {"en": "Renamed Ministry"}}).where(Agency.code == "MIC"))
+    assert "Renamed Ministry" in http.get(f"/s/{first}?lang=en").text
+    assert "Renamed Ministry" not in http.get(f"/s/{first}?lang=vi").text
 
 
 def test_form_post_stores_and_redirects_to_thanks(http, token, live):
