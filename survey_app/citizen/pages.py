@@ -8,8 +8,9 @@ field.
 
 from __future__ import annotations
 
-import secrets
+import gzip
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,6 +38,7 @@ from survey_app.lib.clock import local_day
 from survey_app.lib.context import AppContext, Ctx
 from survey_app.lib.frames import embedding_policy
 from survey_app.lib.i18n import N_, lang_cookies, language_links, request_locale, supported
+from survey_app.lib.media import accepts_gzip
 from survey_app.submissions import plan as submissions
 from survey_app.submissions.writer import WriterDep
 
@@ -128,7 +130,7 @@ def form_page(
 ) -> Template:
     return Template(
         template_name=QUESTIONNAIRE_TEMPLATE,
-        context=_form_context(locale, invitation, questionnaire, invitation.token, request.url.path)
+        context=_form_context(locale, invitation, questionnaire)
         | {"values": values or {}, "errors": errors or {}},
         status_code=HTTP_400_BAD_REQUEST if errors else HTTP_200_OK,
         cookies=lang_cookies(request, locale),
@@ -137,58 +139,65 @@ def form_page(
 
 
 QUESTIONNAIRE_TEMPLATE = "questionnaire.html"
-# A blank questionnaire page differs from one token to the next only by the token, so it
-# is rendered once per (questionnaire version, language, agency and service names) with
-# this stand-in where the token goes (hex: no escaping changes it, no text contains it).
-TOKEN_STAND_IN = secrets.token_hex(16)
 BLANK_PAGES_STATE = "blank_questionnaire_pages"
 BLANK_PAGES_KEPT = 512
 
 
 def _form_context(
-    locale: str, invitation: InvitationView, questionnaire: Questionnaire, token: str, path: str
+    locale: str, invitation: InvitationView, questionnaire: Questionnaire
 ) -> dict[str, Any]:
+    # The form and the language links point at the page's own address ("?lang=..."), so
+    # the page holds no token: a blank one is the same for every citizen of one service.
     return {
         "locale": locale,
         "q": questionnaire,
         "agency": invitation.agency_label(locale),
         "service": invitation.service_label(locale),
-        "action": f"/s/{token}?lang={locale}",
+        "action": f"?lang={locale}",
         "condition_css": f"/q/{questionnaire.id}/{questionnaire.version}/conditions.css",
-        "languages": language_links(path),
+        "languages": language_links(""),
     }
+
+
+@dataclass(frozen=True)
+class BlankPage:
+    html: bytes
+    gzipped: bytes
 
 
 def blank_form_page(
     request: Request, locale: str, invitation: InvitationView, questionnaire: Questionnaire
 ) -> Response:
-    """The questionnaire as first shown, from the app's cache of rendered blank pages.
+    """The questionnaire as first shown, rendered and compressed once per questionnaire
+    version, language and agency and service names (the app keeps the most recently used).
 
-    The key holds everything the page shows, so a renamed agency or a new questionnaire
-    version is a new entry: nothing served can be stale, and the least recently used
-    pages give way beyond ``BLANK_PAGES_KEPT``.
+    Everything the page shows is in the key, so a renamed agency or a new questionnaire
+    version is a new entry, and nothing served can be stale.
     """
-    pages: OrderedDict[tuple[Any, ...], str] = request.app.state.setdefault(
+    pages: OrderedDict[tuple[Any, ...], BlankPage] = request.app.state.setdefault(
         BLANK_PAGES_STATE, OrderedDict()
     )
-    context = _form_context(
-        locale, invitation, questionnaire, TOKEN_STAND_IN, f"/s/{TOKEN_STAND_IN}"
-    )
+    context = _form_context(locale, invitation, questionnaire)
     key = (questionnaire.id, questionnaire.version, locale, context["agency"], context["service"])
     page = pages.get(key)
     if page is None:
         template = request.app.template_engine.get_template(QUESTIONNAIRE_TEMPLATE)
-        page = template.render(**context, values={}, errors={})
-        pages[key] = page
+        html = template.render(**context, values={}, errors={}).encode()
+        page = pages[key] = BlankPage(html, gzip.compress(html, mtime=0))
         if len(pages) > BLANK_PAGES_KEPT:
             pages.popitem(last=False)
     else:
         pages.move_to_end(key)
+    headers = frame_headers(invitation) | {"Vary": "Accept-Encoding"}
+    if accepts_gzip(request.scope["headers"]):
+        return Response(
+            page.gzipped,
+            media_type=MediaType.HTML,
+            cookies=lang_cookies(request, locale),
+            headers=headers | {"Content-Encoding": "gzip"},
+        )
     return Response(
-        page.replace(TOKEN_STAND_IN, invitation.token),
-        media_type=MediaType.HTML,
-        cookies=lang_cookies(request, locale),
-        headers=frame_headers(invitation),
+        page.html, media_type=MediaType.HTML, cookies=lang_cookies(request, locale), headers=headers
     )
 
 

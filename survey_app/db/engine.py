@@ -175,6 +175,21 @@ async def close_reads(engine: Engine) -> None:
         engine.read_pool.close()
 
 
+async def read_by_key(engine: Engine, template: str, *args: Any) -> list[dict[str, Any]]:
+    """The rows of a read that finds them by a unique key (``{}`` marks each argument).
+
+    On SQLite such a lookup runs on the calling thread when it can do so without waiting
+    (``ReadPool.fetch_at_once``); otherwise, and on PostgreSQL, it is a read like any other.
+    """
+    querystring = QueryString(template, *args)
+    if isinstance(engine, PooledSQLiteEngine) and engine.current_transaction.get() is None:
+        query, values = querystring.compile_string(engine_type=engine.engine_type)
+        rows = engine.read_pool.fetch_at_once(query, values)
+        if rows is not None:
+            return rows
+    return await engine.run_querystring(querystring)
+
+
 async def ping(engine: Engine) -> None:
     """Raise if the database cannot answer a trivial query."""
     await engine.run_ddl("SELECT 1")

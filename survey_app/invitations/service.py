@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from survey_app.db import cells
-from survey_app.db.engine import UNIQUE_VIOLATIONS, write_transaction
+from survey_app.db.engine import UNIQUE_VIOLATIONS, read_by_key, write_transaction
 from survey_app.db.tables import TOKEN_BYTES, Invitation
 from survey_app.lib.clock import as_utc, utcnow
 
@@ -173,7 +173,7 @@ async def find(token: str) -> InvitationView | None:
     """The invitation with this token, or None. Cheap to call with garbage."""
     if not token or len(token) > 64:
         return None
-    rows = await Invitation.raw(SELECT_INVITATION, token)
+    rows = await read_by_key(Invitation._meta.db, SELECT_INVITATION, token)
     if not rows:
         return None
     row = rows[0]

@@ -4,9 +4,9 @@ Litestar's ``CompressionMiddleware`` builds a headers object from the scope on
 every request only to read ``Accept-Encoding``, and for a client that accepts
 gzip it opens a gzip stream before the response exists, even for a body too
 small to compress. This one finds the header in the raw list, and waits for the
-first body: a whole body under ``minimum_size`` goes out as it is (as Litestar
-would send it), anything else goes through Litestar's own send wrapper, so what
-is compressed, and how, is unchanged.
+first body: a whole body under ``minimum_size``, or one its handler already
+encoded, goes out as it is (as Litestar would send it), anything else goes
+through Litestar's own send wrapper, so what is compressed, and how, is unchanged.
 """
 
 from __future__ import annotations
@@ -15,19 +15,18 @@ from litestar.enums import CompressionEncoding
 from litestar.middleware.compression import CompressionMiddleware
 from litestar.types import Message, Receive, Scope, Send
 
-ACCEPT_ENCODING = b"accept-encoding"
-GZIP = CompressionEncoding.GZIP.value.encode()
+from survey_app.lib.media import accepts_gzip
+
+CONTENT_ENCODING = b"content-encoding"
 
 
 class GzipWhenAccepted(CompressionMiddleware):
     """``CompressionConfig(backend="gzip", middleware_class=GzipWhenAccepted)``."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # ASGI servers give header names in lower case.
-        for name, value in scope["headers"]:
-            if name == ACCEPT_ENCODING and GZIP in value.lower():
-                await self.app(scope, receive, self.compressing(send, scope))
-                return
+        if accepts_gzip(scope["headers"]):
+            await self.app(scope, receive, self.compressing(send, scope))
+            return
         await self.app(scope, receive, send)
 
     def compressing(self, send: Send, scope: Scope) -> Send:
@@ -48,7 +47,11 @@ class GzipWhenAccepted(CompressionMiddleware):
                 and not message.get("more_body")
                 and len(message["body"]) < self.config.minimum_size
             )
-            if small:
+            # A handler that compressed its body itself (the blank questionnaire page).
+            encoded = start is not None and any(
+                name == CONTENT_ENCODING for name, _ in start.get("headers", ())
+            )
+            if small or encoded:
                 target = send
             else:
                 target = self.create_compression_send_wrapper(

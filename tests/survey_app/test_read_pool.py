@@ -21,7 +21,13 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.querystring import QueryString
 
 from survey_app.auth import apikeys
-from survey_app.db.engine import PooledSQLiteEngine, bind_tables, engine_from_url, sqlite_path
+from survey_app.db.engine import (
+    PooledSQLiteEngine,
+    bind_tables,
+    engine_from_url,
+    read_by_key,
+    sqlite_path,
+)
 from survey_app.db.read_pool import READ_POOL_SIZE
 from survey_app.db.tables import ALL_TABLES, Agency, AgencyKind
 from survey_app.lib.settings import Settings
@@ -318,6 +324,76 @@ def test_a_cancelled_read_leaves_the_pool_sound(database_url):
     try:
         assert run_async(scenario()) == [["Kept"]] * 20
         assert engine.read_pool.idle <= READ_POOL_SIZE
+    finally:
+        engine.read_pool.close()
+        run_async(write_elsewhere(database_url, "DELETE FROM agency WHERE code = $1", agency))
+
+
+BY_CODE = "SELECT name FROM agency WHERE code = {}"
+
+
+def test_a_lookup_by_key_reads_on_the_calling_thread_and_never_waits(tmp_path):
+    """``read_by_key`` on SQLite: on the loop's own thread when it can read at once, through
+    the pool when SQLite would have to wait, which it never does on the calling thread."""
+    database_url = f"sqlite:///{tmp_path / 'at-once.sqlite'}"
+    migrate(database_url, tmp_path)
+    engine = engine_from_url(database_url)
+    assert isinstance(engine, PooledSQLiteEngine)
+    agency = code()
+    path = sqlite_path(database_url)
+    # A rollback journal (no WAL): a writer's exclusive lock keeps every reader out.
+    with sqlite3.connect(path) as setup:
+        setup.execute("PRAGMA journal_mode=DELETE")
+    try:
+        assert asyncio.run(read_by_key(engine, BY_CODE, agency)) == []
+        run_async(write_elsewhere(database_url, INSERT, agency, "At once"))
+        assert asyncio.run(read_by_key(engine, BY_CODE, agency)) == [{"name": "At once"}]
+        assert engine.read_pool.idle == 0  # the pool was never asked
+
+        writer = sqlite3.connect(path, isolation_level=None)
+        writer.execute("BEGIN EXCLUSIVE")
+        writer.execute("UPDATE agency SET name = 'Changed' WHERE code = ?", (agency,))
+        assert engine.read_pool.fetch_at_once("SELECT name FROM agency", []) is None
+
+        async def read_while_locked() -> list[dict[str, object]]:
+            reading = asyncio.create_task(read_by_key(engine, BY_CODE, agency))
+            await asyncio.sleep(0.3)
+            # The loop kept running while the read waited in a pooled connection's thread.
+            assert not reading.done()
+            writer.execute("COMMIT")
+            return await asyncio.wait_for(reading, timeout=30)
+
+        assert asyncio.run(read_while_locked()) == [{"name": "Changed"}]
+        assert engine.read_pool.idle == 1
+        writer.close()
+    finally:
+        engine.read_pool.close()
+        run_async(write_elsewhere(database_url, "DELETE FROM agency WHERE code = $1", agency))
+
+
+def test_a_forked_child_reads_by_key_on_a_connection_of_its_own(tmp_path):
+    database_url = f"sqlite:///{tmp_path / 'forked-at-once.sqlite'}"  # see the fork test above
+    migrate(database_url, tmp_path)
+    engine = engine_from_url(database_url)
+    assert isinstance(engine, PooledSQLiteEngine)
+    agency = code()
+    run_async(write_elsewhere(database_url, INSERT, agency, "Forked"))
+    try:
+        assert asyncio.run(read_by_key(engine, BY_CODE, agency)) == [{"name": "Forked"}]
+        parents = engine.read_pool._at_once
+        assert parents is not None
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover (the child reports through its exit status)
+            try:
+                rows = asyncio.run(read_by_key(engine, BY_CODE, agency))
+                ok = rows == [{"name": "Forked"}] and engine.read_pool._at_once is not parents
+            except BaseException:
+                ok = False
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert asyncio.run(read_by_key(engine, BY_CODE, agency)) == [{"name": "Forked"}]
+        assert engine.read_pool._at_once is parents
     finally:
         engine.read_pool.close()
         run_async(write_elsewhere(database_url, "DELETE FROM agency WHERE code = $1", agency))
