@@ -113,3 +113,23 @@ def test_stats_stage_times_the_endpoints_and_the_pandas_baseline(tmp_path: Path)
     assert size["responses"] == 2000
     assert all(ms > 0 for ms in size["endpoints_ms"].values())
     assert size["baseline"]["satisfaction_ms"] > 0
+
+
+@pytest.mark.slow
+def test_page_benchmark_drives_the_page_and_livez_in_process() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.page", "--requests", "50"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = dict(
+        line.strip("|").split("|")[:2]
+        for line in done.stdout.splitlines()
+        if line.startswith("| GET")
+    )
+    assert {name.strip() for name in rows} == {"GET /s/{token}", "GET /livez"}
+    assert all(float(value) > 0 for value in rows.values())
