@@ -23,6 +23,7 @@ import asyncpg
 import httpx
 import pytest
 
+from survey_app.db.backup import backup
 from survey_app.db.backup.postgres import libpq_target
 from survey_app.db.engine import sqlite_path
 from tests.conftest import (
@@ -326,6 +327,34 @@ def test_refusals_leave_everything_as_it_was(source, tmp_path):
     if databases.engine == "sqlite":
         assert not sqlite_path(fresh).exists()  # refused before anything was made
     assert not any(PASSWORD in output for output in outputs)
+
+
+def test_a_sqlite_copy_is_one_snapshot_while_writes_commit_between_its_steps(tmp_path):
+    # A copy letting go of its snapshot between steps would start again after each write
+    # below (and, once they stop, finish with them in it); this one ignores them.
+    live = tmp_path / "live.sqlite"
+    with closing(sqlite3.connect(live, isolation_level=None)) as writer:
+        writer.execute("PRAGMA journal_mode = WAL")
+        writer.execute("CREATE TABLE migration (id INTEGER PRIMARY KEY)")
+        writer.execute("CREATE TABLE response (id INTEGER PRIMARY KEY, body TEXT)")
+        writer.executemany("INSERT INTO response (body) VALUES (?)", [("x" * 500,)] * 400)
+        steps: list[tuple[int, int]] = []
+
+        def progress(done: int, total: int) -> None:
+            steps.append((done, total))
+            if len(steps) < 200:
+                writer.execute("INSERT INTO response (body) VALUES ('written during the copy')")
+
+        result = backup(f"sqlite:///{live}", tmp_path / "copy", False, progress, step_pages=1)
+        written = writer.execute("SELECT count(*) FROM response").fetchone()[0]
+    assert len(steps) > 20
+    assert steps[-1][0] == steps[-1][1]
+    assert written == 400 + len(steps)
+    assert result.rows == {"migration": 0, "response": 400}
+    with closing(sqlite3.connect(tmp_path / "copy")) as copy:
+        assert copy.execute("SELECT count(*) FROM response").fetchone() == (400,)
+        assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert copy.execute("PRAGMA journal_mode").fetchone() == ("delete",)
 
 
 def test_the_password_goes_to_the_environment_not_the_command_line():
