@@ -298,6 +298,10 @@ def test_refusals_leave_everything_as_it_was(source, tmp_path):
     assert out.read_text() == "an older backup\n"
     assert survey("backup", "--out", str(out), "--force").returncode == 0
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    if databases.engine == "sqlite":
+        itself = survey("backup", "--out", str(sqlite_path(source.url)), "--force")
+        assert itself.returncode == 1
+        assert "is the database itself" in itself.stderr
 
     # The source holds an agency, a service and a key: restoring over it is refused.
     before = contents(source.url)

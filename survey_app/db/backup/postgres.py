@@ -105,13 +105,18 @@ async def connect(url: str) -> asyncpg.Connection:
         raise BackupError(f"cannot connect to {describe(url)}: {error}") from error
 
 
-async def table_rows(connection: asyncpg.Connection) -> dict[str, int]:
+async def table_rows(connection: asyncpg.Connection, count: bool = True) -> dict[str, int]:
+    """Rows per table; with ``count=False`` only 1 or 0 (cheap on a large database)."""
     rows = {}
     for table in await connection.fetch(TABLES):
         schema, name = table["schema"], table["name"]
         quoted = ".".join('"' + part.replace('"', '""') + '"' for part in (schema, name))
-        key = name if schema == "public" else f"{schema}.{name}"
-        rows[key] = await connection.fetchval(f"SELECT count(*) FROM {quoted}")
+        query = (
+            f"SELECT count(*) FROM {quoted}"
+            if count
+            else f"SELECT EXISTS (SELECT 1 FROM {quoted})::int"
+        )
+        rows[name if schema == "public" else f"{schema}.{name}"] = await connection.fetchval(query)
     return rows
 
 
@@ -194,7 +199,7 @@ async def load(
 ) -> dict[str, int]:  # fmt: skip
     connection = await connect(url)
     try:
-        existing = await table_rows(connection)
+        existing = await table_rows(connection, count=False)
     finally:
         await connection.close()
     refuse_data(describe(url), existing)

@@ -20,7 +20,12 @@ from survey_app.db.backup.files import (
     private_output,
     refuse_data,
 )
-from survey_app.db.engine import SQLITE_BUSY_TIMEOUT_S, private_sqlite_files, sqlite_path
+from survey_app.db.engine import (
+    SQLITE_BUSY_TIMEOUT_S,
+    SQLITE_COMPANIONS,
+    private_sqlite_files,
+    sqlite_path,
+)
 
 # 1024 pages of 4 KiB: 4 MB a step, each a progress update.
 STEP_PAGES = 1024
@@ -30,7 +35,8 @@ def uri(path: Path, mode: str) -> str:
     return f"file:{quote(str(path.resolve()))}?mode={mode}"
 
 
-def table_rows(connection: sqlite3.Connection) -> dict[str, int]:
+def table_rows(connection: sqlite3.Connection, count: bool = True) -> dict[str, int]:
+    """Rows per table; with ``count=False`` only 1 or 0 (cheap on a large database)."""
     names = [
         row[0]
         for row in connection.execute(
@@ -38,11 +44,14 @@ def table_rows(connection: sqlite3.Connection) -> dict[str, int]:
             "ORDER BY name"
         )
     ]
-    quoted = {name: '"' + name.replace('"', '""') + '"' for name in names}
-    return {
-        name: connection.execute(f"SELECT count(*) FROM {quoted[name]}").fetchone()[0]
-        for name in names
-    }
+    rows = {}
+    for name in names:
+        quoted = '"' + name.replace('"', '""') + '"'
+        query = (
+            f"SELECT count(*) FROM {quoted}" if count else f"SELECT EXISTS (SELECT 1 FROM {quoted})"
+        )
+        rows[name] = connection.execute(query).fetchone()[0]
+    return rows
 
 
 def copy(
@@ -58,6 +67,14 @@ def backup(url: str, out: Path, force: bool, progress: Progress, step_pages: int
     database = sqlite_path(url)
     if not database.is_file():
         raise BackupError(f"no SQLite database at {database} (DATABASE_URL)")
+    live_files = {
+        database.resolve(),
+        *(Path(f"{database.resolve()}{s}") for s in SQLITE_COMPANIONS),
+    }
+    if out.resolve() in live_files:
+        # Renamed over the live file, the copy would take the place of the database the
+        # service still writes through its open handle: those writes would be lost.
+        raise BackupError(f"{out} is the database itself; write the backup elsewhere")
     with private_output(out, force) as temporary:
         try:
             # mode=rw: a mistyped DATABASE_URL must not create an empty database to back up.
@@ -84,14 +101,14 @@ def restore(url: str, backup_file: Path, progress: Progress) -> BackupResult:
         # immutable: a backup is never written to, and needs no lock or -shm file beside it.
         source = sqlite3.connect(uri(backup_file, "ro") + "&immutable=1", uri=True)
         with closing(source):
-            if "migration" not in table_rows(source):
+            if "migration" not in table_rows(source, count=False):
                 raise BackupError(
                     f"{backup_file} is a SQLite database, but not one of this service "
                     "(it has no migration table). Nothing was changed."
                 )
             if target.is_file() and target.stat().st_size:
                 with closing(sqlite3.connect(uri(target, "rw"), uri=True)) as existing:
-                    refuse_data(str(target), table_rows(existing))
+                    refuse_data(str(target), table_rows(existing, count=False))
             private_sqlite_files(target)  # the directory 0700 and the file 0600
             restored = sqlite3.connect(target, isolation_level=None, timeout=SQLITE_BUSY_TIMEOUT_S)
             with closing(restored):
