@@ -12,6 +12,7 @@ import click
 from survey_app.db.backup import BackupError, Progress
 from survey_app.db.backup import backup as take_backup
 from survey_app.db.backup import restore as load_backup
+from survey_app.db.backup.sqlite import STEP_PAGES
 from survey_app.db.engine import UNAVAILABLE, describe
 from survey_app.lib.settings import database_url_from_env
 
@@ -45,7 +46,8 @@ def progress_bar(label: str) -> Iterator[Progress]:
     help="The backup file to write (readable by its owner only).",
 )
 @click.option("--force", is_flag=True, help="Replace FILE if it exists.")
-@click.option("--step-pages", type=click.IntRange(1), default=1024, hidden=True)
+# Pages a SQLite step copies; smaller in tests, so that commits fall between steps.
+@click.option("--step-pages", type=click.IntRange(1), default=STEP_PAGES, hidden=True)
 def backup(out: Path, force: bool, step_pages: int) -> None:
     """Copy the database DATABASE_URL names into FILE while the service keeps running.
 
