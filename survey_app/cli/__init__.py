@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import click
 
-from survey_app.cli import admin, analyze, publish, purge, questionnaire, report, rollup, server
+from survey_app.cli import (
+    admin,
+    analyze,
+    backup,
+    publish,
+    purge,
+    questionnaire,
+    report,
+    rollup,
+    server,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,6 +26,7 @@ for command in (
     *server.COMMANDS,
     *admin.COMMANDS,
     *publish.COMMANDS,
+    *backup.COMMANDS,
     questionnaire.questionnaire,
     analyze.analyze,
     report.report,

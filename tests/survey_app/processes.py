@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from survey_app.db.backup.postgres import postgres_program
 from tests.conftest import IN_CI, REPO, survey_command
 
 
@@ -143,14 +144,9 @@ class PrivatePostgres:
 
 
 def postgres_bindir() -> Path | None:
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        done = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
-        candidate = Path(done.stdout.strip())
-        if (candidate / "initdb").exists():
-            return candidate
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    return versions[-1].parent if versions else None
+    """Where the server programs are (``survey backup`` looks for pg_dump the same way)."""
+    initdb = postgres_program("initdb")
+    return initdb.resolve().parent if initdb else None
 
 
 @contextmanager

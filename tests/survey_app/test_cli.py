@@ -18,12 +18,14 @@ from tests.conftest import survey_command
 # its own usage line, so that the help of a neighbour or of the parent group would not pass.
 HELP: dict[tuple[str, ...], list[str]] = {
     (): [
-        "agency", "analyze", "demo", "key", "migrate", "publish", "purge", "questionnaire",
-        "report", "rollup", "serve", "service", "user",
+        "agency", "analyze", "backup", "demo", "key", "migrate", "publish", "purge",
+        "questionnaire", "report", "restore", "rollup", "serve", "service", "user",
     ],
     ("serve",): ["--host", "--port", "--workers"],
     ("migrate",): [],
     ("publish",): ["--quarter", "--out"],
+    ("backup",): ["--out", "--force", "DATABASE_URL"],
+    ("restore",): ["FILE", "DATABASE_URL", "empty"],
     ("demo",): ["--responses", "--months", "--seed"],
     ("agency",): ["add"],
     ("agency", "add"): ["CODE", "--kind", "--name", "--frame-origin", "--translation"],
