@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import click
 
-from survey_app.cli import admin, analyze, publish, purge, questionnaire, report, rollup, server
+from survey_app.cli import (
+    admin,
+    analyze,
+    publish,
+    purge,
+    questionnaire,
+    report,
+    rollup,
+    server,
+    webhook,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,5 +31,6 @@ for command in (
     report.report,
     purge.purge,
     rollup.rollup,
+    webhook.webhook,
 ):
     main.add_command(command)
