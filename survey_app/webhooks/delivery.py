@@ -29,9 +29,9 @@ from typing import Any
 import httpx
 from piccolo.engine.base import Engine
 from piccolo.engine.sqlite import SQLiteEngine
+from piccolo.querystring import QueryString
 
 from survey_app.db.engine import write_transaction
-from survey_app.db.tables import WebhookDelivery
 from survey_app.lib.clock import utcnow
 from survey_app.lib.settings import Settings
 from survey_app.webhooks import signing
@@ -196,21 +196,26 @@ class DeliveryLoop:
                     await asyncio.gather(*self._inflight, return_exceptions=True)
                 stopping.cancel()
 
+    async def _sql(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        """``sql`` (``{}`` placeholders) on this loop's own engine, whatever the tables are
+        bound to: in a test process several apps may come and go."""
+        return await self.engine.run_querystring(QueryString(sql, *args)) or []
+
     async def _claim(self, limit: int) -> list[Claimed]:
         try:
             now = utcnow()
-            if not await WebhookDelivery.raw(DUE, now):
+            if not await self._sql(DUE, now):
                 return []
             lease_until = now + dt.timedelta(seconds=self.timing.lease)
             claim = CLAIM_SQLITE if isinstance(self.engine, SQLiteEngine) else CLAIM_POSTGRES
             async with write_transaction(self.engine):
                 ids = [
-                    row["id"] for row in await WebhookDelivery.raw(claim, lease_until, now, limit)
+                    row["id"] for row in await self._sql(claim, lease_until, now, limit)
                 ]
             if not ids:
                 return []
             sql = DETAILS.format(ids=", ".join("{}" for _ in ids))
-            rows = await WebhookDelivery.raw(sql, *ids)
+            rows = await self._sql(sql, *ids)
         except Exception as error:  # the database is away: the next poll tries again
             log.warning("webhook deliveries not claimed: %s: %s", type(error).__name__, error)
             return []
@@ -248,7 +253,7 @@ class DeliveryLoop:
         (redacted when stored) as it is now: a purged comment is no longer sent."""
         if not claimed.include_comments:
             return claimed.payload.encode()
-        rows = await WebhookDelivery.raw(COMMENTS, claimed.response)
+        rows = await self._sql(COMMENTS, claimed.response)
         if not rows:
             return claimed.payload.encode()
         payload = json.loads(claimed.payload)
@@ -265,20 +270,20 @@ class DeliveryLoop:
         error = outcome.error[:ERROR_LENGTH]
         async with write_transaction(self.engine):
             if outcome.ok:
-                await WebhookDelivery.raw(DELIVERED, now, outcome.status, claimed.delivery)
-                await WebhookDelivery.raw(SUCCEEDED, claimed.endpoint)
+                await self._sql(DELIVERED, now, outcome.status, claimed.delivery)
+                await self._sql(SUCCEEDED, claimed.endpoint)
             else:
-                await WebhookDelivery.raw(
+                await self._sql(
                     FAILED, failures, retry_at or now, outcome.status, error, claimed.delivery
                 )
-                await WebhookDelivery.raw(FAILED_ENDPOINT, claimed.endpoint)
+                await self._sql(FAILED_ENDPOINT, claimed.endpoint)
                 if give_up:
                     reason = f"{failures} failed attempts of {claimed.msg_id}; last: {error}"
-                    await WebhookDelivery.raw(
+                    await self._sql(
                         DISABLE, False, now, reason[:ERROR_LENGTH], claimed.endpoint
                     )
-                    await WebhookDelivery.raw(PAUSE, claimed.endpoint)
-            await WebhookDelivery.raw(
+                    await self._sql(PAUSE, claimed.endpoint)
+            await self._sql(
                 ATTEMPT,
                 claimed.delivery,
                 claimed.endpoint,
