@@ -209,9 +209,7 @@ class DeliveryLoop:
             lease_until = now + dt.timedelta(seconds=self.timing.lease)
             claim = CLAIM_SQLITE if isinstance(self.engine, SQLiteEngine) else CLAIM_POSTGRES
             async with write_transaction(self.engine):
-                ids = [
-                    row["id"] for row in await self._sql(claim, lease_until, now, limit)
-                ]
+                ids = [row["id"] for row in await self._sql(claim, lease_until, now, limit)]
             if not ids:
                 return []
             sql = DETAILS.format(ids=", ".join("{}" for _ in ids))
@@ -279,9 +277,7 @@ class DeliveryLoop:
                 await self._sql(FAILED_ENDPOINT, claimed.endpoint)
                 if give_up:
                     reason = f"{failures} failed attempts of {claimed.msg_id}; last: {error}"
-                    await self._sql(
-                        DISABLE, False, now, reason[:ERROR_LENGTH], claimed.endpoint
-                    )
+                    await self._sql(DISABLE, False, now, reason[:ERROR_LENGTH], claimed.endpoint)
                     await self._sql(PAUSE, claimed.endpoint)
             await self._sql(
                 ATTEMPT,
