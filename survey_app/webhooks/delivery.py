@@ -264,7 +264,8 @@ class DeliveryLoop:
         give_up = not outcome.ok and failures >= self.timing.max_attempts
         retry_at = None
         if not outcome.ok and not give_up:
-            retry_at = now + dt.timedelta(seconds=self.timing.delay(failures))
+            # From the attempt's start, so the recorded delays are the planned ones exactly.
+            retry_at = attempted_at + dt.timedelta(seconds=self.timing.delay(failures))
         error = outcome.error[:ERROR_LENGTH]
         async with write_transaction(self.engine):
             if outcome.ok:
