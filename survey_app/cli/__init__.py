@@ -14,6 +14,7 @@ from survey_app.cli import (
     report,
     rollup,
     server,
+    webhook,
 )
 
 
@@ -32,5 +33,6 @@ for command in (
     report.report,
     purge.purge,
     rollup.rollup,
+    webhook.webhook,
 ):
     main.add_command(command)

@@ -383,6 +383,82 @@ class AuditEntry(Table):
     )
 
 
+class WebhookEndpoint(Table):
+    """Where an agency's webhooks go, and which events it wants (``survey webhook add``).
+
+    ``secret`` (``whsec_`` + base64 of 32 random bytes, Standard Webhooks) signs every
+    message; it is printed once, never logged, and kept out of the admin and of every
+    listing (a ``secret=True`` column: Piccolo and piccolo_admin leave it out of reads
+    unless asked). Deleting the agency deletes its endpoints and their queues.
+    """
+
+    agency = ForeignKey(references=Agency, on_delete=OnDelete.cascade, null=False, index=True)
+    url = Varchar(length=2000)
+    events = Varchar(length=255, help_text="Event types, comma-separated")
+    secret = Varchar(length=64, secret=True)
+    enabled = Boolean(default=True)
+    include_comments = Boolean(
+        default=False, help_text="Send the response's (redacted) free text too"
+    )
+    consecutive_failures = Integer(default=0)
+    disabled_at = Timestamptz(null=True, default=None)
+    disabled_reason = Varchar(length=255, default="")
+    created_at = Timestamptz()
+
+
+class WebhookEvent(Table):
+    """The outbox: one row per response and event type, written in the response's
+    transaction; ``msg_id`` is the ``webhook-id`` every attempt of it carries.
+
+    ``(response, type)`` is unique (index made by the migration): one event per response
+    and type. ``payload`` never holds free text, so purging comments needs nothing here.
+    """
+
+    msg_id = Varchar(length=40, unique=True)
+    type = Varchar(length=40)
+    agency = ForeignKey(references=Agency, on_delete=OnDelete.cascade, null=False, index=True)
+    response = ForeignKey(references=Response, on_delete=OnDelete.cascade, null=False)
+    payload = JSON()
+    created_at = Timestamptz(index=True)
+
+
+class WebhookDelivery(Table):
+    """One event for one endpoint: ``pending`` until a 2xx, then ``delivered``.
+
+    ``next_attempt_at`` is both the retry time and the lease: claiming a message moves it
+    ``lease_seconds`` ahead, so a process killed mid-post leaves it due again later.
+    ``(event, endpoint)`` is unique, and pending messages are indexed by time (migration).
+    """
+
+    event = ForeignKey(references=WebhookEvent, on_delete=OnDelete.cascade, null=False)
+    endpoint = ForeignKey(
+        references=WebhookEndpoint, on_delete=OnDelete.cascade, null=False, index=True
+    )
+    status = Varchar(length=16, default="pending")
+    attempts = Integer(default=0, help_text="Failed attempts since it was last queued")
+    next_attempt_at = Timestamptz()
+    delivered_at = Timestamptz(null=True, default=None)
+    last_status = Integer(null=True, default=None, help_text="HTTP status of the last attempt")
+    last_error = Varchar(length=255, default="")
+
+
+class WebhookAttempt(Table):
+    """One POST of a message: when, what came back (or why none did), how long it took,
+    and when the next attempt is due (``retry_at``; empty when delivered or given up)."""
+
+    delivery = ForeignKey(
+        references=WebhookDelivery, on_delete=OnDelete.cascade, null=False, index=True
+    )
+    endpoint = ForeignKey(
+        references=WebhookEndpoint, on_delete=OnDelete.cascade, null=False, index=True
+    )
+    attempted_at = Timestamptz(index=True)
+    status_code = Integer(null=True, default=None)
+    error = Varchar(length=255, default="")
+    duration_ms = Integer(default=0)
+    retry_at = Timestamptz(null=True, default=None)
+
+
 class StatsVersion(Table):
     """One row whose ``version`` goes up whenever statistics may change other than by a
     new response or invitation: a rebuild of the cells, a deletion of responses or
@@ -413,6 +489,10 @@ SURVEY_TABLES: list[type[Table]] = [
     StaffRole,
     AuditEntry,
     StatsVersion,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookDelivery,
+    WebhookAttempt,
 ]
 # Every table the statistics cells live in (rebuilt together by ``survey rollup rebuild``).
 CELL_TABLES: tuple[type[Table], ...] = (

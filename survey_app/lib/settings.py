@@ -94,6 +94,15 @@ class Settings:
     stats_cache_mb:
         Memory for statistics answers kept per process until the data changes
         (``SURVEY_STATS_CACHE_MB``); 0 turns the cache off.
+    webhook_*:
+        The webhook delivery loop of each process (``survey_app.webhooks``), from
+        ``SURVEY_WEBHOOK_<NAME>``: ``delivery`` (0 turns this process's loop off),
+        ``timeout_seconds`` per POST, ``backoff_seconds`` (first retry; doubled per failed
+        attempt, with jitter) up to ``backoff_max_seconds``, ``max_attempts`` (failed attempts
+        of one message that disable its endpoint), ``lease_seconds`` (how long a claimed
+        message is reserved: after a crash it is posted again once that passed),
+        ``poll_seconds`` (how often the loop looks for due messages) and ``concurrency``
+        (posts in flight per process).
     """
 
     database_url: str = f"sqlite:///{DEFAULT_VAR_DIR / DATABASE_FILE}"
@@ -118,6 +127,15 @@ class Settings:
     stats_pool: str = "process"
     stats_cache_mb: int = 64
     hash_threads: int = 2
+    # Webhooks: one contiguous block (see ``webhook_*`` above and ``webhook_settings``).
+    webhook_delivery: bool = True
+    webhook_timeout_seconds: float = 10.0
+    webhook_backoff_seconds: float = 5.0
+    webhook_backoff_max_seconds: float = 3600.0
+    webhook_max_attempts: int = 15
+    webhook_lease_seconds: float = 60.0
+    webhook_poll_seconds: float = 1.0
+    webhook_concurrency: int = 16
 
     @property
     def https(self) -> bool:
@@ -167,7 +185,38 @@ class Settings:
             stats_pool=env.get("SURVEY_STATS_POOL") or cls.default("stats_pool"),
             stats_cache_mb=number("SURVEY_STATS_CACHE_MB", "stats_cache_mb"),
             hash_threads=number("SURVEY_HASH_THREADS", "hash_threads"),
+            **webhook_settings(env),
         )
+
+
+WEBHOOK_NUMBERS = (
+    "webhook_timeout_seconds",
+    "webhook_backoff_seconds",
+    "webhook_backoff_max_seconds",
+    "webhook_max_attempts",
+    "webhook_lease_seconds",
+    "webhook_poll_seconds",
+    "webhook_concurrency",
+)
+
+
+def webhook_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The ``webhook_*`` settings from ``SURVEY_WEBHOOK_*``; ValueError names a bad one."""
+    values: dict[str, Any] = {"webhook_delivery": env.get("SURVEY_WEBHOOK_DELIVERY", "1") != "0"}
+    for name in WEBHOOK_NUMBERS:
+        variable = f"SURVEY_{name.upper()}"
+        text = env.get(variable)
+        if not text:
+            continue
+        default = Settings.default(name)
+        try:
+            value = type(default)(text)
+        except ValueError:
+            value = 0
+        if value <= 0:
+            raise ValueError(f"{variable} must be a positive number, not {text!r}")
+        values[name] = value
+    return values
 
 
 def data_directories(environ: Mapping[str, str] | None = None) -> tuple[Path, Path]:

@@ -52,6 +52,7 @@ from survey_app.statistics.controller import StatisticsController
 from survey_app.statistics.exports import ExportsController
 from survey_app.submissions import controller as submissions
 from survey_app.submissions.writer import GroupCommitWriter, writer_for
+from survey_app.webhooks.outbox import Outbox
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     """
     settings = settings or Settings.from_env()
     ctx = build_context(settings)
-    writer = writer_for(ctx.engine, ctx.questionnaire)
+    writer = writer_for(ctx.engine, ctx.questionnaire, Outbox.from_settings(settings))
     limits_store = rate_limit_store(settings)
     app = Litestar(
         route_handlers=[

@@ -18,13 +18,14 @@ from survey_app.lib.logs import install_redaction
 from survey_app.lib.workers import configure_hashing
 from survey_app.statistics.offload import STATE, Offload
 from survey_app.submissions.writer import GroupCommitWriter
+from survey_app.webhooks.delivery import DeliveryLoop
 
 Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
 
 
 def lifespan(ctx: AppContext, writer: GroupCommitWriter, limits_store: Store) -> Lifespan:
     """The app's lifespan: the pool, the questionnaire register, the writer, the limits store,
-    the statistics workers.
+    the statistics workers, the webhook delivery loop (unless ``SURVEY_WEBHOOK_DELIVERY=0``).
 
     It first makes every log handler redact invitation tokens: ``survey serve`` configures
     its own that way, but the app may be served otherwise (``uvicorn --factory``).
@@ -43,6 +44,9 @@ def lifespan(ctx: AppContext, writer: GroupCommitWriter, limits_store: Store) ->
             await prepare(engine)
             await register_questionnaires(ctx.questionnaires.values())
             await writer.start()
+            deliveries = DeliveryLoop.from_settings(engine, ctx.settings)
+            if ctx.settings.webhook_delivery:
+                await deliveries.start()
             # Everything loaded so far (libraries, catalogs, questionnaires) lives as
             # long as the process: keep it out of the collector's full passes, which
             # otherwise scan it all and stall requests for a fifth of a second.
@@ -55,6 +59,7 @@ def lifespan(ctx: AppContext, writer: GroupCommitWriter, limits_store: Store) ->
                     yield
             finally:
                 await offload.workers.stop()
+                await deliveries.stop()
                 await writer.stop()
         finally:
             if isinstance(engine, PostgresEngine):

@@ -14,12 +14,18 @@ from typing import Any
 from survey_app.db.writer import Step
 from survey_app.invitations.batch import Issue, plan_issue
 from survey_app.submissions.plan import QuestionnaireOf, Submission, plan_batch
+from survey_app.webhooks.outbox import Outbox
 
 
 def plan_jobs(
-    batch: list[object], now: dt.datetime, questionnaire_of: QuestionnaireOf
+    batch: list[object],
+    now: dt.datetime,
+    questionnaire_of: QuestionnaireOf,
+    outbox: Outbox | None = None,
 ) -> Generator[Step, Any, list[Any]]:
-    """A result per job, in the batch's order; a job of no known kind gets a TypeError."""
+    """A result per job, in the batch's order; a job of no known kind gets a TypeError.
+
+    ``outbox``: write the webhook events of the responses stored (``webhooks.outbox``)."""
     results: list[Any] = [TypeError(f"not a writer job: {type(job).__name__}") for job in batch]
     issues = [(i, job) for i, job in enumerate(batch) if isinstance(job, Issue)]
     if issues:
@@ -28,7 +34,9 @@ def plan_jobs(
             results[i] = result
     submissions = [(i, job) for i, job in enumerate(batch) if isinstance(job, Submission)]
     if submissions:
-        outcomes = yield from plan_batch([job for _, job in submissions], now, questionnaire_of)
+        outcomes = yield from plan_batch(
+            [job for _, job in submissions], now, questionnaire_of, outbox
+        )
         for (i, _), outcome in zip(submissions, outcomes, strict=True):
             results[i] = outcome
     return results

@@ -24,6 +24,7 @@ from survey_app.db.writer import Step
 from survey_app.lib.clock import as_utc
 from survey_app.lib.settings import DEFAULT_LOCALE
 from survey_app.submissions.redact import redact
+from survey_app.webhooks.outbox import Outbox, Written, plan_events
 
 # Questions whose answers are free text are stored apart, in ``Comment``.
 FREE_TEXT_KIND = "text"
@@ -192,8 +193,12 @@ def plan_batch(
     batch: list[Submission],
     now: dt.datetime,
     questionnaire_of: QuestionnaireOf,
+    outbox: Outbox | None = None,
 ) -> Generator[Step, Any, list[Outcome]]:
     """Decide and write a batch inside the caller's transaction; one outcome per submission.
+
+    With an ``outbox``, the webhook events of the stored responses are written too, in the
+    same transaction (``webhooks.outbox``).
 
     A token submitted twice in one batch is stored once; the guarded claim
     (``answered_at IS NULL``) makes a submission racing in another process
@@ -219,6 +224,8 @@ def plan_batch(
             outcomes[accepted.pop(invitation_id).index] = Outcome(Verdict.answered)
     if accepted:
         yield from _write(list(accepted.values()), now)
+        if outbox is not None:
+            yield from plan_events(outbox, [_written(item) for item in accepted.values()], now)
     for item in accepted.values():
         outcomes[item.index] = Outcome(
             Verdict.stored,
@@ -229,6 +236,23 @@ def plan_batch(
             redacted=item.redacted,
         )
     return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _written(item: _Accepted) -> Written:
+    assert item.response_id is not None
+    return Written(
+        response=item.response_id,
+        invitation=item.invitation["id"],
+        agency=item.invitation["agency"],
+        service=item.invitation["service"],
+        channel=item.invitation["channel"],
+        locale=item.locale,
+        questionnaire_id=item.questionnaire.id,
+        questionnaire_version=item.questionnaire.version,
+        overall=item.values.get(OVERALL),  # type: ignore[arg-type]
+        reasons=tuple(item.values.get(REASONS) or ()),  # type: ignore[arg-type]
+        answers=item.extras,
+    )
 
 
 def _write(items: list[_Accepted], now: dt.datetime) -> Generator[Step, Any, None]:

@@ -29,6 +29,7 @@ from survey_app.submissions.plan import (
     RESPONSE_COLUMNS,
     QuestionnaireOf,
 )
+from survey_app.webhooks.outbox import EVENT_COLUMNS, FAN_OUT, REGISTER, Outbox, Subscriptions
 
 log = logging.getLogger("survey.writer")
 
@@ -51,6 +52,12 @@ INSERT_AND_COUNT = (
     "SET invitations = monthly_invitation.invitations + excluded.invitations) "
     "SELECT transaction_key FROM ins"
 )
+# The events and their deliveries in one statement (one round trip).
+INSERT_EVENTS = (
+    f"WITH ev AS (INSERT INTO webhook_event ({EVENT_COLUMNS}) SELECT * FROM unnest("
+    "$1::varchar[], $2::varchar[], $3::integer[], $4::integer[], $5::json[], $6::timestamptz[]"
+    ") RETURNING id, agency, type, created_at) " + FAN_OUT.format(events="ev")
+)
 RETRIES = 3
 RETRYABLE = (
     asyncpg.exceptions.DeadlockDetectedError,
@@ -59,10 +66,18 @@ RETRYABLE = (
 
 
 class PostgresStore:
-    def __init__(self, dsn: str, questionnaire_of: QuestionnaireOf, name: str) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        questionnaire_of: QuestionnaireOf,
+        name: str,
+        outbox: Outbox | None = None,
+    ) -> None:
         self._dsn = dsn
         self._name = name  # the connection's application_name
         self._questionnaire_of = questionnaire_of
+        self._outbox = outbox
+        self._webhooks = outbox.register() if outbox is not None else None
         self._connection: asyncpg.Connection | None = None
 
     async def open(self) -> None:
@@ -81,7 +96,7 @@ class PostgresStore:
                         self._dsn, timeout=5, server_settings={"application_name": self._name}
                     )
                 async with self._connection.transaction():
-                    plan = plan_jobs(batch, utcnow(), self._questionnaire_of)
+                    plan = plan_jobs(batch, utcnow(), self._questionnaire_of, self._outbox)
                     return await self._drive(plan)
             except RETRYABLE as error:
                 # Another worker's writer locked the same rows in another order;
@@ -154,6 +169,16 @@ class PostgresStore:
     async def upsert_cells(self, cells: Cells) -> None:
         for sql, rows in upserts(cells, sqlite=False):
             await self._conn.executemany(sql, rows)
+
+    async def webhook_register(self, reload: bool) -> Subscriptions:
+        assert self._webhooks is not None
+        known = None if reload else self._webhooks.fresh()
+        if known is not None:
+            return known
+        return self._webhooks.keep(dict(row) for row in await self._conn.fetch(REGISTER))
+
+    async def insert_events(self, rows: list[tuple]) -> None:
+        await self._conn.execute(INSERT_EVENTS, *zip(*rows, strict=True))
 
     async def checks(self, pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
         sql = CHECKS.format(pairs="SELECT * FROM unnest($1::varchar[], $2::varchar[])")

@@ -32,14 +32,23 @@ from survey_app.submissions.plan import (
     RESPONSE_COLUMNS,
     QuestionnaireOf,
 )
+from survey_app.webhooks.outbox import EVENT_COLUMNS, FAN_OUT, REGISTER, Outbox, Subscriptions
 
 log = logging.getLogger("survey.writer")
 
 
 class SqliteStore:
-    def __init__(self, path: str, questionnaire_of: QuestionnaireOf, name: str) -> None:
+    def __init__(
+        self,
+        path: str,
+        questionnaire_of: QuestionnaireOf,
+        name: str,
+        outbox: Outbox | None = None,
+    ) -> None:
         self._path = path
         self._questionnaire_of = questionnaire_of
+        self._outbox = outbox
+        self._webhooks = outbox.register() if outbox is not None else None
         # One thread: the connection is only ever used from it.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self._connection: sqlite3.Connection | None = None
@@ -71,7 +80,7 @@ class SqliteStore:
         connection = self._conn
         try:
             connection.execute("BEGIN IMMEDIATE")
-            outcomes = self._drive(plan_jobs(batch, utcnow(), self._questionnaire_of))
+            outcomes = self._drive(plan_jobs(batch, utcnow(), self._questionnaire_of, self._outbox))
             connection.execute("COMMIT")
         except Exception as error:  # every request of the batch learns why (503 for the API)
             if connection.in_transaction:
@@ -134,6 +143,25 @@ class SqliteStore:
     def upsert_cells(self, cells: Cells) -> None:
         for sql, rows in upserts(cells, sqlite=True):
             self._conn.executemany(sql, rows)
+
+    def webhook_register(self, reload: bool) -> Subscriptions:
+        assert self._webhooks is not None
+        known = None if reload else self._webhooks.fresh()
+        if known is not None:
+            return known
+        return self._webhooks.keep(dict(row) for row in self._conn.execute(REGISTER).fetchall())
+
+    def insert_events(self, rows: list[tuple]) -> None:
+        one = "(" + ", ".join("?" * 6) + ")"
+        params = [value for row in rows for value in (*row[:5], _sqlite_text(row[5]))]
+        ids = self._conn.execute(
+            f"INSERT INTO webhook_event ({EVENT_COLUMNS}) VALUES "
+            f"{', '.join([one] * len(rows))} RETURNING id",
+            params,
+        ).fetchall()
+        marks = ", ".join("?" * len(ids))
+        events = f"(SELECT * FROM webhook_event WHERE id IN ({marks}))"
+        self._conn.execute(FAN_OUT.format(events=events), [row[0] for row in ids])
 
     def checks(self, pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
         sql = CHECKS.format(pairs=f"VALUES {', '.join(['(?, ?)'] * len(pairs))}")

@@ -16,14 +16,21 @@ from survey_app.db.writer import WRITER_NAME, GroupCommitWriter, WriterDep, Writ
 from survey_app.submissions.plan import QuestionnaireOf
 from survey_app.submissions.postgres import PostgresStore
 from survey_app.submissions.sqlite import SqliteStore
+from survey_app.webhooks.outbox import Outbox
 
 __all__ = ["GroupCommitWriter", "WriterDep", "WriterStats", "writer_for"]
 
 
-def writer_for(engine: Engine, questionnaire_of: QuestionnaireOf) -> GroupCommitWriter:
-    """The writer for ``engine`` (not started: the app's lifespan starts and stops it)."""
+def writer_for(
+    engine: Engine, questionnaire_of: QuestionnaireOf, outbox: Outbox | None = None
+) -> GroupCommitWriter:
+    """The writer for ``engine`` (not started: the app's lifespan starts and stops it).
+
+    With an ``outbox`` its batches write the webhook events of the responses they store.
+    """
     if isinstance(engine, SQLiteEngine):
-        return GroupCommitWriter(SqliteStore(engine.path, questionnaire_of, WRITER_NAME))
+        return GroupCommitWriter(SqliteStore(engine.path, questionnaire_of, WRITER_NAME, outbox))
     if isinstance(engine, PostgresEngine):
-        return GroupCommitWriter(PostgresStore(engine.config["dsn"], questionnaire_of, WRITER_NAME))
+        dsn = engine.config["dsn"]
+        return GroupCommitWriter(PostgresStore(dsn, questionnaire_of, WRITER_NAME, outbox))
     raise TypeError(f"no writer for {type(engine).__name__}")

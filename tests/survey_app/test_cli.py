@@ -54,6 +54,14 @@ HELP: dict[tuple[str, ...], list[str]] = {
     ("purge", "comments"): ["--older-than", "--dry-run"],
     ("rollup",): ["rebuild"],
     ("rollup", "rebuild"): [],
+    ("webhook",): ["add", "list", "enable", "disable", "replay", "attempts", "remove"],
+    ("webhook", "add"): ["AGENCY", "URL", "--events", "--include-comments"],
+    ("webhook", "list"): [],
+    ("webhook", "enable"): ["ID"],
+    ("webhook", "disable"): ["ID"],
+    ("webhook", "replay"): ["ID", "--since"],
+    ("webhook", "attempts"): ["ID", "--limit"],
+    ("webhook", "remove"): ["ID"],
 }  # fmt: skip
 
 
