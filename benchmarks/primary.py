@@ -322,6 +322,8 @@ def run(options: Options) -> dict[str, Any]:
     version = subprocess.run(  # noqa: S603
         [executable, "--version"], capture_output=True, text=True, timeout=10, check=False
     ).stdout.strip()
+    # Other work on the machine shows in the numbers: the load before the run says how much.
+    load_average = [round(x, 2) for x in os.getloadavg()]
     questionnaire = load_directory(REPO / "questionnaires")[QUESTIONNAIRE]
     ratings = questionnaire.ratings()
     largest = max(options.primary_rows) * max(options.primary_clients)
@@ -374,5 +376,6 @@ def run(options: Options) -> dict[str, Any]:
         "duration_s": options.duration_s,
         "pool": pool,
         "pool_exhausted": exhausted,
+        "load_average_before": load_average,
         "runs": runs,
     }

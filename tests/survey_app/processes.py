@@ -52,11 +52,20 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
         )
         log.close()
+        try:
+            self._wait_until_up(timeout_s)
+        except BaseException:
+            self.stop()  # a server that came up too late must not outlive the test
+            raise
+        return self
+
+    def _wait_until_up(self, timeout_s: float) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + timeout_s
         while True:
             try:
                 if httpx.get(f"{self.url}/livez", timeout=2).status_code == 200:
-                    return self
+                    return
             except httpx.TransportError:
                 pass
             assert self.process.poll() is None, self.output()
