@@ -21,6 +21,14 @@ def sizes(text: str) -> tuple[int, ...]:
     return values
 
 
+def counts(text: str) -> tuple[int, ...]:
+    """``1,16,64``: positive whole numbers."""
+    found = sizes(text)
+    if not found:
+        raise argparse.ArgumentTypeError("give at least one number")
+    return found
+
+
 def names_of(allowed: tuple[str, ...], what: str):  # type: ignore[no-untyped-def]
     def parse(text: str) -> tuple[str, ...]:
         names = tuple(part.strip() for part in text.split(",") if part.strip())
@@ -43,7 +51,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--stages",
         type=names_of(STAGES, "stages"),
-        help="load,stats (default: both; --smoke: load only unless --stats-sizes is given)",
+        help="load,stats,primary (default: all; --smoke: load only unless --stats-sizes is "
+        "given); primary: pgbench of the writer's statements, PostgreSQL only",
     )
     p.add_argument("--duration", type=int, help="seconds per wrk run (default 10)")
     p.add_argument("--connections", type=int, help="wrk connections (default 64)")
@@ -52,6 +61,16 @@ def parser() -> argparse.ArgumentParser:
         "--stats-sizes",
         type=sizes,
         help="responses per statistics run, e.g. 100000,1000000; 0 turns it off",
+    )
+    p.add_argument(
+        "--primary-rows",
+        type=counts,
+        help="rows per pgbench transaction in the primary stage (default 1,16,64)",
+    )
+    p.add_argument(
+        "--primary-clients",
+        type=counts,
+        help="pgbench clients in the primary stage (default 1,4,16)",
     )
     p.add_argument("--output", type=Path, help="result file (default: benchmarks/results/)")
     p.add_argument(
@@ -72,6 +91,8 @@ def options_from(args: argparse.Namespace) -> Options:
             "connections": args.connections,
             "tokens": args.tokens,
             "stats_sizes": args.stats_sizes,
+            "primary_rows": args.primary_rows,
+            "primary_clients": args.primary_clients,
             "output": args.output,
         }.items()
         if value is not None

@@ -12,7 +12,7 @@ RESULTS = PACKAGE_DIR / "results" / "latest.json"
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 ENGINES = ("sqlite", "postgres")
-STAGES = ("load", "stats")
+STAGES = ("load", "stats", "primary")
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,11 @@ class Options:
     baseline_repeats: int = 3
     # Interleaved (bare, ours) /livez pairs; the median of each is compared.
     reference_rounds: int = 3
+    # The primary stage (PostgreSQL only): pgbench transactions of this many rows, with
+    # this many clients, answering invitations from a pool of at least this many.
+    primary_rows: tuple[int, ...] = (1, 16, 64)
+    primary_clients: tuple[int, ...] = (1, 4, 16)
+    primary_pool: int = 400_000
     postgres_url: str = field(
         default_factory=lambda: os.environ.get("SURVEY_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL)
     )
@@ -45,7 +50,8 @@ class Options:
         """Tiny numbers: proves the stages work, measures nothing worth quoting.
 
         The statistics stage is off unless asked for (``stages`` or ``stats_sizes``);
-        then it runs on 2,000 responses.
+        then it runs on 2,000 responses. The primary stage, when asked for, runs 1 and 16
+        rows with 1 and 2 clients.
         """
         values: dict[str, object] = {
             "stages": ("load", "stats") if "stats_sizes" in overrides else ("load",),
@@ -58,6 +64,9 @@ class Options:
             "stats_repeats": 1,
             "baseline_repeats": 1,
             "reference_rounds": 1,
+            "primary_rows": (1, 16),
+            "primary_clients": (1, 2),
+            "primary_pool": 20_000,
             "smoke": True,
         }
         values.update(overrides)

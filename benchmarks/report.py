@@ -124,6 +124,29 @@ def stats_table(engines: dict[str, Any]) -> list[str]:
     return [*rows, "", *growth] if growth else rows
 
 
+def primary_table(engines: dict[str, Any]) -> list[str]:
+    """What the primary sustained: pgbench transactions of the writer's statements."""
+    found = engines.get("postgres", {}).get("primary")
+    if not found:
+        return []
+    rows = [
+        f"Primary ({found['pgbench']}, {found['duration_s']} s per run"
+        + (", POOL EXHAUSTED: answers undercounted" if found["pool_exhausted"] else "")
+        + ")",
+        "",
+        "| kind | rows/transaction | clients | transactions/s | rows/s | mean ms | failed |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in found["runs"]:
+        latency = run["latency_ms"]
+        rows.append(
+            f"| {run['kind']} | {run['rows_per_transaction']} | {run['clients']} "
+            f"| {run['transactions_per_s']:,.0f} | {run['rows_per_s']:,.0f} "
+            f"| {'?' if latency is None else f'{latency:.1f}'} | {run['failed']} |"
+        )
+    return rows
+
+
 def write(path: Path, result: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".json.tmp")

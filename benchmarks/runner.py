@@ -6,7 +6,7 @@ import subprocess
 from dataclasses import asdict
 from typing import Any
 
-from benchmarks import databases, load, machine, report, stats, wrk
+from benchmarks import databases, load, machine, primary, report, stats, wrk
 from benchmarks.options import Options
 from benchmarks.progress import say
 
@@ -43,12 +43,19 @@ def run_engine(engine: str, options: Options) -> dict[str, Any]:
         except Exception as error:
             say(f"[{engine}] stats FAILED: {type(error).__name__}: {error}")
             result["stats_error"] = f"{type(error).__name__}: {error}"
+    if "primary" in options.stages and engine == "postgres":
+        try:
+            result["primary"] = primary.run(options)
+        except Exception as error:
+            say(f"[{engine}] primary FAILED: {type(error).__name__}: {error}")
+            result["primary_error"] = f"{type(error).__name__}: {error}"
     return result
 
 
 def run(options: Options) -> int:
     try:
-        version = wrk_version()
+        # Only the load stage runs wrk.
+        version = wrk_version() if "load" in options.stages else ""
     except wrk.WrkMissing as missing:
         say(str(missing))
         return 2
@@ -61,13 +68,20 @@ def run(options: Options) -> int:
     result = {"machine": info, "options": settings, "engines": engines}
     report.write(options.output, result)
 
-    lines = report.load_table(engines)
-    lines += ["", *report.summary_lines(engines)]
-    lines += ["", *report.goal_lines(engines)]
+    lines: list[str] = []
+    if "load" in options.stages:
+        lines += report.load_table(engines)
+        lines += ["", *report.summary_lines(engines)]
+        lines += ["", *report.goal_lines(engines)]
     stats_lines = report.stats_table(engines)
     if stats_lines:
         lines += ["", *stats_lines]
+    primary_lines = report.primary_table(engines)
+    if primary_lines:
+        lines += ["", *primary_lines]
     print("\n".join(lines))
     say(f"results written to {options.output}")
-    failed = any("error" in r or "stats_error" in r for r in engines.values())
+    failed = any(
+        "error" in r or "stats_error" in r or "primary_error" in r for r in engines.values()
+    )
     return 1 if failed else 0

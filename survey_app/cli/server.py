@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from survey_app.cli.common import run_with_database
-from survey_app.db.engine import UNAVAILABLE, describe
+from survey_app.db.engine import UNAVAILABLE, describe, engine_from_url
 from survey_app.db.tables import TOKEN_BYTES
 from survey_app.lib.logs import LOG_FORMATS, LOG_LEVELS, log_config
 from survey_app.lib.settings import Settings, database_url_from_env, private_var_dir
@@ -171,6 +171,11 @@ def migrate() -> None:
 
     url = database_url_from_env()
     private_var_dir()
+    try:
+        # Checked before Piccolo imports its configuration, which would raise it as a traceback.
+        engine_from_url(url)
+    except ValueError as error:
+        raise click.ClickException(f"cannot migrate: {error}") from error
     click.echo(f"Migrating {describe(url)}")
     try:
         result = asyncio.run(run_forwards(app_name="all"))

@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 
 import asyncpg
 from piccolo.engine.base import Engine
-from piccolo.engine.cockroach import CockroachEngine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.querystring import QueryString
@@ -127,8 +126,6 @@ def engine_from_url(url: str) -> Engine:
         return PooledSQLiteEngine(path=str(path), timeout=SQLITE_BUSY_TIMEOUT_S)
     if scheme in ("postgresql", "postgres"):
         return CachingPostgresEngine(config={"dsn": url})
-    if scheme in ("cockroachdb", "cockroach"):
-        return CockroachEngine(config={"dsn": "postgresql" + url[len(scheme) :]})
     raise ValueError(
         f"unsupported DATABASE_URL scheme {scheme!r}: use sqlite:///PATH or postgresql://..."
     )

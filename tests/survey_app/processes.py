@@ -34,6 +34,7 @@ class ServerProcess:
 
     env: dict[str, str]
     log_path: Path
+    args: tuple[str, ...] = ()  # more options of `survey serve`, e.g. ("--workers", "2")
     port: int = 0
     process: subprocess.Popen | None = None
 
@@ -45,18 +46,27 @@ class ServerProcess:
         self.port = free_port()
         log = self.log_path.open("a")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "survey_app", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "survey_app", "serve", "--port", str(self.port), *self.args],
             env={**os.environ, **self.env},
             cwd=REPO,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         log.close()
+        try:
+            self._wait_until_up(timeout_s)
+        except BaseException:
+            self.stop()  # a server that came up too late must not outlive the test
+            raise
+        return self
+
+    def _wait_until_up(self, timeout_s: float) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + timeout_s
         while True:
             try:
                 if httpx.get(f"{self.url}/livez", timeout=2).status_code == 200:
-                    return self
+                    return
             except httpx.TransportError:
                 pass
             assert self.process.poll() is None, self.output()
@@ -83,8 +93,10 @@ class ServerProcess:
 
 
 @contextmanager
-def server_process(env: dict[str, str], log_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(env=env, log_path=log_path).start()
+def server_process(
+    env: dict[str, str], log_path: Path, args: tuple[str, ...] = ()
+) -> Iterator[ServerProcess]:
+    server = ServerProcess(env=env, log_path=log_path, args=args).start()
     try:
         yield server
     finally:

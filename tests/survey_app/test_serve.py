@@ -107,3 +107,18 @@ def test_serve_refuses_a_bad_questionnaire_directory(tmp_path):
     assert done.returncode == 1
     assert "broken.toml" in done.stderr
     assert "slider" in done.stderr
+
+
+@pytest.mark.parametrize("command", ["serve", "migrate"])
+def test_a_cockroachdb_url_is_refused_with_the_schemes_that_work(tmp_path, command):
+    """CockroachDB is not a target: its URL gets the message of any unsupported scheme."""
+    env = {
+        "DATABASE_URL": "cockroachdb://root@127.0.0.1:26257/survey",
+        "SURVEY_VAR_DIR": str(tmp_path),
+    }
+    args = ("serve", "--port", str(free_port())) if command == "serve" else ("migrate",)
+    done = survey_command(*args, env=env)
+    assert done.returncode == 1
+    assert "unsupported DATABASE_URL scheme 'cockroachdb'" in done.stderr
+    assert "sqlite:///PATH or postgresql://" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -11,7 +11,7 @@ reserved up front so nothing is read back, and one transaction per chunk of
 ``CHUNK`` responses (``executemany`` on SQLite, binary ``COPY`` on PostgreSQL).
 
 ``columns`` holds the chunk data and what both engines derive from it;
-``sqlite`` and ``postgres`` hold the loaders (``postgres`` serves CockroachDB too).
+``sqlite`` and ``postgres`` hold the loaders.
 """
 
 from __future__ import annotations
@@ -62,6 +62,6 @@ async def insert_columns(
     served = Served(questionnaire_version, ratings)
     if isinstance(engine, SQLiteEngine):
         return load_sqlite(engine, chunks, served, progress)
-    if isinstance(engine, PostgresEngine):  # CockroachEngine included, branched inside
+    if isinstance(engine, PostgresEngine):
         return await load_postgres(engine, chunks, served, progress)
     raise TypeError(f"bulk loading does not support {type(engine).__name__}")

@@ -1,6 +1,6 @@
-"""The PostgreSQL and CockroachDB loader: concurrent asyncpg writers, one transaction per chunk.
+"""The PostgreSQL loader: concurrent asyncpg writers, one transaction per chunk.
 
-Rows go in by binary ``COPY`` on PostgreSQL, by batched inserts on CockroachDB.
+Rows go in by binary ``COPY``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import asyncpg
 import numpy as np
-from piccolo.engine.cockroach import CockroachEngine
 from piccolo.engine.postgres import PostgresEngine
 
 from survey_app.db.bulk.columns import (
@@ -34,44 +33,20 @@ from survey_app.db.bulk.columns import (
 POSTGRES_WRITERS = 2
 SERIAL_SEQUENCE = "SELECT pg_get_serial_sequence($1, 'id')"
 RESERVE_FROM_SEQUENCE = "SELECT nextval($1::regclass) FROM generate_series(1, $2)"
-# CockroachDB's SERIAL defaults to unique_rowid() and has no sequence.
-RESERVE_ROWIDS = "SELECT unique_rowid() FROM generate_series(1, $1)"
-
-
-def _insert_pg_sql(table: str, columns: tuple[str, ...]) -> str:
-    marks = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
-
-
-COCKROACH_INSERTS = {
-    "invitation": _insert_pg_sql("invitation", INVITATION_COLUMNS),
-    "response": _insert_pg_sql("response", RESPONSE_COLUMNS),
-    "response_reason": _insert_pg_sql("response_reason", REASON_COLUMNS),
-}
 
 
 @dataclass
 class _PostgresLoader:
     connection: asyncpg.Connection
-    cockroach: bool
-    sequences: dict[str, str | None]
+    sequences: dict[str, str]
 
     async def reserve_ids(self, table: str, count: int) -> list[int]:
-        """``count`` fresh ids for ``table``, taken the way its column default takes them."""
-        sequence = self.sequences[table]
-        if sequence is None:
-            rows = await self.connection.fetch(RESERVE_ROWIDS, count)
-        else:
-            rows = await self.connection.fetch(RESERVE_FROM_SEQUENCE, sequence, count)
+        """``count`` fresh ids for ``table``, taken from the sequence its column default uses."""
+        rows = await self.connection.fetch(RESERVE_FROM_SEQUENCE, self.sequences[table], count)
         return [row[0] for row in rows]
 
     async def write(self, table: str, columns: tuple[str, ...], rows: Iterable[tuple]) -> None:
-        if self.cockroach:
-            # CockroachDB's COPY does not take asyncpg's binary format; plain
-            # batched inserts are slower but correct there.
-            await self.connection.executemany(COCKROACH_INSERTS[table], list(rows))
-        else:
-            await self.connection.copy_records_to_table(table, records=rows, columns=columns)
+        await self.connection.copy_records_to_table(table, records=rows, columns=columns)
 
 
 def _pg_timestamps(us: np.ndarray) -> list[dt.datetime]:
@@ -114,7 +89,7 @@ async def _postgres_writer(
             table: await connection.fetchval(SERIAL_SEQUENCE, table)
             for table in ("invitation", "response")
         }
-        loader = _PostgresLoader(connection, isinstance(engine, CockroachEngine), sequences)
+        loader = _PostgresLoader(connection, sequences)
         added = 0
         for chunk in chunks:
             if not chunk.invitations:
