@@ -13,6 +13,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -59,7 +60,9 @@ class Workers:
             return
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(self._preload)
-        self._pool = ProcessPoolExecutor(max_workers=self.size, mp_context=context)
+        self._pool = ProcessPoolExecutor(
+            max_workers=self.size, mp_context=context, initializer=exit_with_the_server
+        )
         loop = asyncio.get_running_loop()
         self._warming = asyncio.gather(
             *(loop.run_in_executor(self._pool, os.getpid) for _ in range(self.size)),
@@ -93,6 +96,25 @@ class Workers:
         await asyncio.get_running_loop().run_in_executor(
             None, partial(pool.shutdown, wait=True, cancel_futures=True)
         )
+
+
+def exit_with_the_server() -> None:
+    """Make a pool worker exit when the server process that asked for it dies.
+
+    A server killed outright (SIGKILL, the OOM killer) runs no shutdown, and its workers
+    would wait for work forever: each holds both ends of the pool's queue, and the
+    forkserver lives on as long as they do. Multiprocessing gives each worker a sentinel
+    that becomes ready when that process is gone; a thread waits on it.
+    """
+    server = multiprocessing.parent_process()
+    if server is None:
+        return
+
+    def watch() -> None:
+        server.join()
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-the-server", daemon=True).start()
 
 
 class _Hashing:

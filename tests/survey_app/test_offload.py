@@ -289,3 +289,13 @@ def test_survey_serve_starts_its_workers_and_leaves_none_behind(database_url, tm
         below = descendants(served.process.pid)
     assert served.process.returncode is not None
     until(lambda: all(dead(pid) for pid in below))
+
+
+def test_a_killed_server_leaves_no_worker_behind(database_url, tmp_path):
+    """SIGKILL runs no shutdown: the workers must notice their server is gone by themselves."""
+    env = {"DATABASE_URL": database_url, "SURVEY_VAR_DIR": str(tmp_path), "SURVEY_SECRET": "t"}
+    with server_process(env, tmp_path / "serve.log") as served:
+        until(lambda: len(descendants(served.process.pid)) >= 4)
+        below = descendants(served.process.pid)
+        served.kill()
+    until(lambda: all(dead(pid) for pid in below))
