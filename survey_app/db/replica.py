@@ -1,0 +1,305 @@
+"""Reads from a PostgreSQL streaming replica, and from the primary whenever it cannot serve.
+
+Routes that may read a moment behind (statistics, the dashboard and its charts,
+``/public``, exports, comments) mark their request with ``reads_from_replica``, a
+``before_request`` hook: it runs after the guards, so who the caller is (API keys,
+staff sessions) is always read from the primary. Anything else (the citizen pages,
+invitations, answers, logins) reads and writes the primary, and so sees its own writes.
+
+Inside a marked request the engine (``db.engine.CachingPostgresEngine``) sends a
+``SELECT`` outside any transaction to the replica; writes (the audit log) and
+transactions stay on the primary. A request is pinned to one database on its first read,
+so a statistic's data version and its count tables come from the same one.
+
+A timer (``Replica.watch``) measures the replica's lag every ``read_check_s``. Reads move
+to the primary while it is unreachable, is no standby, or lags more than ``read_max_lag_s``,
+and come back once it is caught up again. A read that fails on the replica mid-request is
+retried on the primary, and the replica counts as down until the next check finds it well.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import asyncpg
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+
+T = TypeVar("T")
+
+REPLICA = "replica"
+PRIMARY = "primary"
+# What the replica's state reads as in /readyz and the metrics.
+OK, LAGGING, UNREACHABLE, NOT_STANDBY, UNCHECKED = (
+    "ok",
+    "lagging",
+    "unreachable",
+    "not a standby",
+    "not checked yet",
+)
+# A replica that does not answer within this is unreachable as far as reads go: better a
+# busier primary than requests that hang.
+CONNECT_TIMEOUT_S = 5.0
+# The replica's own pool: it starts empty, so a replica that is down at start-up does not
+# stop the service from starting.
+POOL = {"min_size": 0, "max_size": 10}
+
+log = logging.getLogger("survey.replica")
+
+# What a replica that went away raises (its pool reconnects on a later read), and what a
+# read may meet on a standby that the primary would answer: a query cancelled by a
+# conflict with recovery, a statement that turns out to write.
+UNREACHABLE_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+)
+PRIMARY_ANSWERS: tuple[type[Exception], ...] = (
+    asyncpg.exceptions.TransactionRollbackError,
+    asyncpg.exceptions.ReadOnlySQLTransactionError,
+)
+# The lag check: any of these, and the replica cannot be trusted with reads.
+CHECK_ERRORS = (*UNREACHABLE_ERRORS, asyncpg.PostgresError)
+
+# The primary's WAL position, then the replica's: a replica that has replayed the position
+# the primary had a moment before has everything committed until then.
+PRIMARY_LSN = "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint AS lsn"
+REPLICA_STATE = (
+    "SELECT pg_is_in_recovery() AS standby, "
+    "pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::bigint AS replayed, "
+    "extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 AS replay_age_s"
+)
+
+
+@dataclass
+class ReadChoice:
+    """The database one request reads from: None until its first read, then pinned."""
+
+    database: str | None = None
+
+
+_CHOICE: ContextVar[ReadChoice | None] = ContextVar("survey_read_choice", default=None)
+
+
+async def reads_from_replica(_connection: Any) -> None:
+    """``before_request`` hook of the routes whose reads may go to the replica.
+
+    Each request runs in a task of its own (uvicorn, the test client), whose context
+    dies with it, so the mark needs no undoing.
+    """
+    _CHOICE.set(ReadChoice())
+
+
+async def on_primary(load: Callable[[], Awaitable[T]]) -> T:
+    """``await load()`` reading from the primary whatever the request: for what a process
+    keeps for every later request (the register cache), which must not hold the past."""
+    token = _CHOICE.set(None)
+    try:
+        return await load()
+    finally:
+        _CHOICE.reset(token)
+
+
+def read_source() -> str:
+    """The database this request reads from so far: ``replica`` or ``primary``."""
+    choice = _CHOICE.get()
+    return choice.database if choice is not None and choice.database else PRIMARY
+
+
+@dataclass(frozen=True)
+class ReplicaStatus:
+    """What the lag check last found, for /readyz and the metrics.
+
+    Attributes
+    ----------
+    reads:
+        ``replica`` or ``primary``: where marked requests read now.
+    state:
+        ``ok``, ``lagging``, ``unreachable``, ``not a standby`` or ``not checked yet``.
+    lag_s:
+        Seconds the replica's data is behind the primary's (0 when caught up); None when
+        it could not be measured.
+    fallen_back:
+        Reads go to the primary although a replica is configured.
+    fallbacks:
+        Times reads moved from the replica to the primary since the process started.
+    checked_s_ago:
+        Seconds since the last check; None before the first.
+    """
+
+    reads: str
+    state: str
+    lag_s: float | None
+    fallen_back: bool
+    fallbacks: int
+    checked_s_ago: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reads": self.reads,
+            "replica": self.state,
+            "replica_lag_s": None if self.lag_s is None else round(self.lag_s, 3),
+            "fallback": self.fallen_back,
+            "fallbacks": self.fallbacks,
+        }
+
+
+class Replica:
+    """The replica's engine and health, shared by every request of the process."""
+
+    def __init__(
+        self, engine: PostgresEngine, described: str, max_lag_s: float, check_s: float
+    ) -> None:
+        self.engine = engine
+        self.described = described  # its URL without the password, for logs
+        self.max_lag_s = max_lag_s
+        self.check_s = check_s
+        self.healthy = False  # on the primary until the first check finds the replica well
+        self.state = UNCHECKED
+        self.lag_s: float | None = None
+        self.fallbacks = 0
+        self.checked_at: float | None = None
+        # (when, the primary's WAL position then), for as long as a lag can matter.
+        self._samples: deque[tuple[float, int]] = deque()
+        self._task: asyncio.Task | None = None
+
+    # Per request ----------------------------------------------------------------------
+
+    def serves(self) -> bool:
+        """Whether this marked request reads from the replica (pinned on its first read)."""
+        choice = _CHOICE.get()
+        if choice is None:
+            return False
+        if choice.database is None:
+            choice.database = REPLICA if self.healthy else PRIMARY
+        return choice.database == REPLICA
+
+    def failed(self, error: BaseException) -> None:
+        """A read failed on the replica: this request moves to the primary, and if the
+        connection failed, every later one until a check finds the replica well."""
+        choice = _CHOICE.get()
+        if choice is not None:
+            choice.database = PRIMARY
+        if isinstance(error, UNREACHABLE_ERRORS):
+            self._become(False, UNREACHABLE, f"a read failed ({type(error).__name__})")
+
+    # The lag check --------------------------------------------------------------------
+
+    async def check(self, primary: Engine) -> None:
+        """Measure the lag once and move reads accordingly."""
+        try:
+            rows = await asyncio.wait_for(primary.run_ddl(PRIMARY_LSN), CONNECT_TIMEOUT_S)
+            primary_lsn = int(dict(rows[0])["lsn"])
+        except CHECK_ERRORS as error:
+            # Without the primary's position the lag is unknown; the primary being down is
+            # /readyz's business, and the replica keeps the state it had.
+            log.debug("replica check skipped: primary unavailable (%s)", type(error).__name__)
+            return
+        now = time.monotonic()
+        try:
+            rows = await asyncio.wait_for(self.engine.run_ddl(REPLICA_STATE), CONNECT_TIMEOUT_S)
+            state = dict(rows[0])
+        except CHECK_ERRORS as error:
+            self.checked_at, self.lag_s = now, None
+            self._become(False, UNREACHABLE, type(error).__name__)
+            return
+        self.checked_at = now
+        if not state["standby"]:
+            self.lag_s = None
+            self._become(False, NOT_STANDBY, "pg_is_in_recovery() is false")
+            return
+        self.lag_s = self._lag(now, primary_lsn, int(state["replayed"] or 0), state["replay_age_s"])
+        if self.lag_s > self.max_lag_s:
+            self._become(False, LAGGING, f"{self.lag_s:.1f} s behind (> {self.max_lag_s:g} s)")
+        else:
+            self._become(True, OK, f"{self.lag_s:.1f} s behind")
+
+    def _lag(
+        self, now: float, primary_lsn: int, replayed: int, replay_age_s: float | None
+    ) -> float:
+        """Seconds since the primary was where the replica is now.
+
+        ``pg_last_xact_replay_timestamp()`` alone overstates it: on a primary that wrote
+        nothing for an hour the last replayed commit is an hour old although the replica
+        is caught up. So: 0 when the replica has replayed the primary's position; else the
+        age of the newest sample of the primary's position the replica has reached; else
+        (none is that old) at least the age of the oldest sample, or the replayed commit's
+        age when that is known and larger.
+        """
+        self._samples.append((now, primary_lsn))
+        keep = self.max_lag_s + 2 * self.check_s
+        while len(self._samples) > 1 and self._samples[0][0] < now - keep:
+            self._samples.popleft()
+        if replayed >= primary_lsn:
+            return 0.0
+        reached = [when for when, lsn in self._samples if lsn <= replayed]
+        if reached:
+            return now - max(reached)
+        return max(now - self._samples[0][0], float(replay_age_s or 0.0))
+
+    def _become(self, healthy: bool, state: str, detail: str) -> None:
+        """Record the state; log and count a change of the database reads go to."""
+        changed = healthy != self.healthy or (not healthy and state != self.state)
+        if healthy and not self.healthy:
+            log.warning("reads go to the replica %s again: %s", self.described, detail)
+        elif not healthy and changed:
+            if self.healthy:
+                self.fallbacks += 1
+            log.warning("reads go to the primary: replica %s %s: %s", self.described, state, detail)
+        self.healthy, self.state = healthy, state
+
+    # Lifetime -------------------------------------------------------------------------
+
+    async def start(self, primary: Engine) -> None:
+        """Open the pool (empty), check once so reads start where they should, then watch."""
+        await self.engine.start_connection_pool(**POOL)
+        await self.check(primary)
+        self._task = asyncio.create_task(self.watch(primary), name="replica-lag-check")
+
+    async def watch(self, primary: Engine) -> None:
+        while True:
+            await asyncio.sleep(self.check_s)
+            try:
+                await self.check(primary)
+            except Exception:
+                # A check that breaks must not stop the watch with reads left on a replica
+                # nobody measures any more: they go to the primary until a check succeeds.
+                log.exception("replica check failed")
+                self._become(False, UNREACHABLE, "the check failed")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self.engine.pool is not None:
+            await self.engine.close_connection_pool()
+
+    def status(self) -> ReplicaStatus:
+        return ReplicaStatus(
+            reads=REPLICA if self.healthy else PRIMARY,
+            state=self.state,
+            lag_s=self.lag_s,
+            fallen_back=not self.healthy,
+            fallbacks=self.fallbacks,
+            checked_s_ago=None if self.checked_at is None else time.monotonic() - self.checked_at,
+        )
+
+
+def replica_status(engine: Engine) -> ReplicaStatus | None:
+    """The replica's status for the metrics and /readyz; None without a replica."""
+    replica: Replica | None = getattr(engine, "replica", None)
+    return None if replica is None else replica.status()
