@@ -1,0 +1,410 @@
+"""Reads from a streaming replica: a real primary, a real hot standby, a real ``survey serve``.
+
+Statistics read on the standby are proved to come from it by pausing its replay: answers
+stored on the primary meanwhile do not show in them, although the citizen's own path sees
+them at once. The standby is stopped while statistics and answers flow (nothing fails,
+reads move to the primary, /readyz says so) and started again (reads come back), and a
+standby left behind by more than ``SURVEY_READ_MAX_LAG_S`` loses the reads until it
+catches up.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from survey_app.lib.settings import Settings
+from tests.conftest import migrate, run_async, survey_command
+from tests.survey_app.conftest import TEST_SECRET
+from tests.survey_app.processes import (
+    PrivatePostgres,
+    ServerProcess,
+    hot_standby,
+    portal_key,
+    private_postgres,
+    server_process,
+)
+
+SEEDED = 12  # answers stored before the standby is made: above the disclosure minimum
+# In the replica's URL only, to prove it never reaches a log (trust auth ignores it).
+REPLICA_PASSWORD = "replica-password-not-in-logs"
+CHECK_S = "0.2"
+
+
+@dataclass
+class Pair:
+    primary: PrivatePostgres
+    standby: PrivatePostgres
+    env: dict[str, str]
+    portal: str
+    admin: str
+
+    def serve_env(self, max_lag_s: str) -> dict[str, str]:
+        replica_url = self.standby.url.replace("postgres@", f"postgres:{REPLICA_PASSWORD}@")
+        return {
+            **self.env,
+            "SURVEY_READ_DATABASE_URL": replica_url,
+            "SURVEY_READ_MAX_LAG_S": max_lag_s,
+            "SURVEY_READ_CHECK_S": CHECK_S,
+        }
+
+
+async def _sql(url: str, query: str) -> Any:
+    connection = await asyncpg.connect(url, timeout=10)
+    try:
+        return await connection.fetchval(query)
+    finally:
+        await connection.close()
+
+
+def sql(url: str, query: str) -> Any:
+    return run_async(_sql(url, query))
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def pause_replay(standby: PrivatePostgres) -> None:
+    """Stop the standby replaying the primary's WAL, and wait until it has stopped."""
+    sql(standby.url, "SELECT pg_wal_replay_pause()")
+    wait_until(
+        lambda: sql(standby.url, "SELECT pg_get_wal_replay_pause_state()") == "paused",
+        10,
+        "replay paused",
+    )
+
+
+def resume_replay(standby: PrivatePostgres) -> None:
+    sql(standby.url, "SELECT pg_wal_replay_resume()")
+
+
+@dataclass
+class Client:
+    """The survey as its callers see it: a portal that answers, an admin who reads."""
+
+    url: str
+    pair: Pair
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=20))
+    refs: int = 0
+
+    def invite(self, ref: str) -> httpx.Response:
+        body = {"transaction_ref": ref, "service": "HN-1", "channel": "web"}
+        auth = {"Authorization": f"Bearer {self.pair.portal}"}
+        return self.http.post(f"{self.url}/api/v1/invitations", json=body, headers=auth)
+
+    def respond(self, token: str) -> httpx.Response:
+        body = {"token": token, "answers": {"overall": 4}, "locale": "vi"}
+        auth = {"Authorization": f"Bearer {self.pair.portal}"}
+        return self.http.post(f"{self.url}/api/v1/responses", json=body, headers=auth)
+
+    def answer(self, prefix: str) -> str:
+        """One invitation answered; its token."""
+        self.refs += 1
+        invited = self.invite(f"{prefix}-{self.refs}-{time.monotonic_ns()}")
+        assert invited.status_code == 201, invited.text
+        token = invited.json()["token"]
+        answered = self.respond(token)
+        assert answered.status_code == 201, answered.text
+        return token
+
+    def statistics(self, **params: Any) -> httpx.Response:
+        auth = {"Authorization": f"Bearer {self.pair.admin}"}
+        url = f"{self.url}/api/v1/stats/satisfaction"
+        return self.http.get(url, headers=auth, params=params)
+
+    def counted(self) -> int:
+        """Responses behind the satisfaction statistics, as the service reads them now."""
+        answer = self.statistics()
+        assert answer.status_code == 200, answer.text
+        return answer.json()["n_responses"]
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.http.close()
+
+    def ready(self) -> dict[str, Any]:
+        answer = self.http.get(f"{self.url}/readyz")
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+
+def stored(pair: Pair) -> int:
+    return sql(pair.primary.url, "SELECT count(*) FROM response")
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory) -> Iterator[Pair]:
+    """A migrated primary with an agency, a portal key and an admin key, and its standby."""
+    var_dir = tmp_path_factory.mktemp("replica")
+    with private_postgres() as primary:
+        env = {
+            "DATABASE_URL": primary.url,
+            "SURVEY_VAR_DIR": str(var_dir),
+            "SURVEY_SECRET": TEST_SECRET,
+            "SURVEY_API_RATE_PER_SECOND": "0",
+        }
+        migrate(primary.url, var_dir)
+        portal = portal_key(env)
+        done = survey_command("key", "create", "HN", "--role", "admin", env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        admin = done.stdout.split()[-1]
+        with hot_standby(primary) as standby:
+            yield Pair(primary, standby, env, portal, admin)
+
+
+@contextmanager
+def serving(pair: Pair, max_lag_s: str, log: Path) -> Iterator[tuple[ServerProcess, Client]]:
+    """``survey serve`` reading from the standby, and a client of it; the primary holds at
+    least ``SEEDED`` answers (statistics on fewer are withheld)."""
+    with (
+        server_process(pair.serve_env(max_lag_s), log) as server,
+        Client(server.url, pair) as client,
+    ):
+        for _ in range(SEEDED - stored(pair)):
+            client.answer("SEED")
+        yield server, client
+
+
+@pytest.fixture(scope="module")
+def served(pair: Pair, tmp_path_factory) -> Iterator[tuple[ServerProcess, Client]]:
+    """A server whose replica may lag up to 30 s."""
+    log = tmp_path_factory.mktemp("replica-serve") / "server.log"
+    with serving(pair, "30", log) as both:
+        yield both
+
+
+def on_replica(client: Client) -> None:
+    """Wait until the server reads from the replica and it has everything the primary has."""
+    wait_until(lambda: client.ready().get("reads") == "replica", 30, "reads on the replica")
+    wait_until(lambda: client.counted() == stored(client.pair), 30, "the replica caught up")
+
+
+@pytest.mark.slow  # private clusters, real server processes
+@pytest.mark.postgres
+def test_statistics_come_from_the_standby_and_never_from_its_cache_after_a_fallback(
+    pair: Pair, served: tuple[ServerProcess, Client]
+):
+    server, client = served
+    on_replica(client)
+    before = stored(pair)
+    assert client.ready() == {
+        "status": "ok",
+        "database": "ok",
+        "reads": "replica",
+        "replica": "ok",
+        "replica_lag_s": client.ready()["replica_lag_s"],
+        "fallback": False,
+        "fallbacks": 0,
+    }
+
+    pause_replay(pair.standby)
+    try:
+        tokens = [client.answer("PAUSED") for _ in range(3)]
+        # The citizen's and the portal's paths read the primary: they see their own writes.
+        assert client.respond(tokens[0]).status_code == 409
+        again = client.invite("PAUSED-AGAIN")
+        assert again.status_code == 201
+        assert client.invite("PAUSED-AGAIN").json()["token"] == again.json()["token"]
+        assert stored(pair) == before + 3
+        # The statistics read the standby, frozen before those answers: its data version
+        # (the cached answer stands) and its count tables (a question not asked before).
+        cached, fresh = client.statistics(), client.statistics(target="0.9")
+        assert (cached.headers["x-cache"], cached.json()["n_responses"]) == ("hit", before)
+        assert (fresh.headers["x-cache"], fresh.json()["n_responses"]) == ("miss", before)
+        assert client.ready()["reads"] == "replica"
+
+        # The standby goes away: the next statistics come from the primary, not the cache.
+        pair.standby.stop()
+        after = client.statistics()
+        assert after.status_code == 200, after.text
+        assert after.json()["n_responses"] == before + 3
+        assert after.headers["x-cache"] != "hit"
+        ready = client.ready()
+        assert (ready["status"], ready["reads"], ready["replica"], ready["fallback"]) == (
+            "ok",
+            "primary",
+            "unreachable",
+            True,
+        )
+        assert ready["fallbacks"] >= 1
+    finally:
+        if not (pair.standby.data / "postmaster.pid").exists():
+            pair.standby.start()
+        resume_replay(pair.standby)
+
+    # Back: it replays what it missed and takes the reads again.
+    on_replica(client)
+    assert client.counted() == before + 3
+    log = server.output()
+    assert f"replica postgresql://postgres:***@127.0.0.1:{pair.standby.port}" in log
+    assert "reads go to the replica" in log
+    assert REPLICA_PASSWORD not in log
+
+
+@dataclass
+class Load:
+    """Statistics read in one thread and answers sent in another, every status kept."""
+
+    client_url: str
+    pair: Pair
+    stop: threading.Event = field(default_factory=threading.Event)
+    statuses: Counter = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+    answered: int = 0
+
+    def reader(self) -> None:
+        with Client(self.client_url, self.pair) as client:
+            self.read(client)
+
+    def read(self, client: Client) -> None:
+        while not self.stop.is_set():
+            try:
+                answer = client.statistics()
+            except httpx.TransportError as error:
+                self.failures.append(f"statistics: {error!r}")
+                continue
+            self.statuses[("statistics", answer.status_code)] += 1
+            if answer.status_code != 200:
+                self.failures.append(f"statistics {answer.status_code}: {answer.text[:200]}")
+
+    def writer(self) -> None:
+        with Client(self.client_url, self.pair) as client:
+            self.write(client)
+
+    def write(self, client: Client) -> None:
+        while not self.stop.is_set():
+            try:
+                client.answer("LOAD")
+            except (AssertionError, httpx.TransportError) as error:
+                self.failures.append(f"answer: {error!r}"[:300])
+                continue
+            self.answered += 1
+
+    def __enter__(self) -> Load:
+        self.threads = [
+            threading.Thread(target=self.reader, daemon=True),
+            threading.Thread(target=self.writer, daemon=True),
+        ]
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+
+
+@pytest.mark.slow  # private clusters, real server processes
+@pytest.mark.postgres
+def test_standby_stopped_under_load_moves_reads_to_the_primary_and_back(
+    pair: Pair, served: tuple[ServerProcess, Client]
+):
+    server, client = served
+    on_replica(client)
+    fallbacks = client.ready()["fallbacks"]
+    with Load(server.url, pair) as load:
+        wait_until(lambda: load.statuses[("statistics", 200)] >= 10, 30, "statistics read")
+        pair.standby.stop()
+        wait_until(lambda: client.ready()["reads"] == "primary", 10, "reads on the primary")
+        down = client.ready()
+        seen_down = load.statuses[("statistics", 200)]
+        wait_until(
+            lambda: load.statuses[("statistics", 200)] >= seen_down + 10, 30, "reads while down"
+        )
+        pair.standby.start()
+        wait_until(lambda: client.ready()["reads"] == "replica", 30, "reads on the replica again")
+        seen_up = load.statuses[("statistics", 200)]
+        wait_until(
+            lambda: load.statuses[("statistics", 200)] >= seen_up + 10, 30, "reads once back"
+        )
+    assert not load.failures, load.failures[:5]
+    assert load.answered > 0
+    assert (down["status"], down["replica"], down["fallback"]) == ("ok", "unreachable", True)
+    assert client.ready()["fallbacks"] == fallbacks + 1
+    # The replica serves the statistics again: pause it and they stop moving.
+    on_replica(client)
+    before = stored(pair)
+    pause_replay(pair.standby)
+    try:
+        client.answer("BACK")
+        assert client.counted() == before
+    finally:
+        resume_replay(pair.standby)
+    on_replica(client)
+    log = server.output()
+    assert "Traceback" not in log
+    assert "unhandled error" not in log
+
+
+@pytest.mark.slow  # private clusters, real server processes
+@pytest.mark.postgres
+def test_a_standby_lagging_beyond_the_bound_loses_the_reads_until_it_catches_up(
+    pair: Pair, tmp_path: Path
+):
+    with serving(pair, "1", tmp_path / "server.log") as (server, client):
+        on_replica(client)
+        client.statistics()  # an answer from the replica, cached
+        pause_replay(pair.standby)
+        try:
+            client.answer("LAG")
+            # The first check more than a second after that answer finds the replica behind.
+            wait_until(lambda: client.ready()["replica"] == "lagging", 10, "lag seen")
+            ready = client.ready()
+            assert (ready["status"], ready["reads"], ready["fallback"]) == ("ok", "primary", True)
+            assert ready["replica_lag_s"] > 1
+            assert client.counted() == stored(pair)
+        finally:
+            resume_replay(pair.standby)
+        on_replica(client)
+        assert client.ready()["replica_lag_s"] == 0
+        assert "lagging" in server.output()
+
+
+def test_a_replica_needs_postgresql_on_both_sides(tmp_path: Path):
+    base = {"SURVEY_VAR_DIR": str(tmp_path), "SURVEY_SECRET": TEST_SECRET}
+    postgres = {**base, "DATABASE_URL": "postgresql://p@127.0.0.1:1/x"}
+    replica = {"SURVEY_READ_DATABASE_URL": "postgresql://r@127.0.0.1:2/x"}
+    settings = Settings.from_env({**postgres, **replica, "SURVEY_READ_MAX_LAG_S": "2.5"})
+    assert (settings.read_database_url, settings.read_max_lag_s) == (
+        "postgresql://r@127.0.0.1:2/x",
+        2.5,
+    )
+    assert "r@127.0.0.1" not in repr(settings)
+    assert Settings.from_env(postgres).read_database_url is None
+    refused = {
+        "needs a PostgreSQL primary": {**base, **replica},  # the SQLite default
+        "must be a postgresql://": {**postgres, "SURVEY_READ_DATABASE_URL": "sqlite:///c.db"},
+        "SURVEY_READ_MAX_LAG_S must be a number of seconds above 0": {
+            **postgres,
+            **replica,
+            "SURVEY_READ_MAX_LAG_S": "-1",
+        },
+        "SURVEY_READ_CHECK_S must be a number of seconds above 0": {
+            **postgres,
+            "SURVEY_READ_CHECK_S": "often",
+        },
+    }
+    for message, env in refused.items():
+        with pytest.raises(ValueError, match=message):
+            Settings.from_env(env)
+    # As an operator meets it.
+    done = survey_command("serve", env={**base, **replica})
+    assert done.returncode != 0
+    assert "cannot start: SURVEY_READ_DATABASE_URL needs a PostgreSQL primary" in done.stderr
