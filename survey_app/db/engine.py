@@ -20,6 +20,7 @@ from piccolo.table import Table
 from survey_app.db.read_pool import ReadPool, is_read
 from survey_app.db.register_cache import RegisterCache
 from survey_app.db.replica import (
+    COMMAND_TIMEOUT_S,
     CONNECT_TIMEOUT_S,
     PRIMARY_ANSWERS,
     REPLICA,
@@ -187,7 +188,9 @@ def attach_replica(engine: Engine, url: str, max_lag_s: float, check_s: float) -
         raise ValueError(
             "a read replica needs a PostgreSQL primary (DATABASE_URL=postgresql://...)"
         )
-    replica_engine = PostgresEngine(config={"dsn": url, "timeout": CONNECT_TIMEOUT_S})
+    replica_engine = PostgresEngine(
+        config={"dsn": url, "timeout": CONNECT_TIMEOUT_S, "command_timeout": COMMAND_TIMEOUT_S}
+    )
     engine.replica = Replica(replica_engine, describe(url), max_lag_s, check_s)
     engine.extra_nodes = {REPLICA: replica_engine}
     return engine.replica

@@ -46,8 +46,10 @@ OK, LAGGING, UNREACHABLE, NOT_STANDBY, UNCHECKED = (
     "not checked yet",
 )
 # A replica that does not answer within this is unreachable as far as reads go: better a
-# busier primary than requests that hang.
+# busier primary than requests that hang. A statement (one count query, one batch of an
+# export) gets longer before it is run again on the primary.
 CONNECT_TIMEOUT_S = 5.0
+COMMAND_TIMEOUT_S = 60.0
 # The replica's own pool: it starts empty, so a replica that is down at start-up does not
 # stop the service from starting.
 POOL = {"min_size": 0, "max_size": 10}
@@ -174,6 +176,7 @@ class Replica:
         # (when, the primary's WAL position then), for as long as a lag can matter.
         self._samples: deque[tuple[float, int]] = deque()
         self._task: asyncio.Task | None = None
+        self._probe: asyncpg.Connection | None = None
 
     # Per request ----------------------------------------------------------------------
 
@@ -199,6 +202,9 @@ class Replica:
 
     async def check(self, primary: Engine) -> None:
         """Measure the lag once and move reads accordingly."""
+        # Before the primary's position is read: the replica that reached that position has
+        # everything committed until at least this moment.
+        sampled = time.monotonic()
         try:
             rows = await asyncio.wait_for(primary.run_ddl(PRIMARY_LSN), CONNECT_TIMEOUT_S)
             primary_lsn = int(dict(rows[0])["lsn"])
@@ -209,9 +215,9 @@ class Replica:
             return
         now = time.monotonic()
         try:
-            rows = await asyncio.wait_for(self.engine.run_ddl(REPLICA_STATE), CONNECT_TIMEOUT_S)
-            state = dict(rows[0])
+            state = await asyncio.wait_for(self._replica_state(), CONNECT_TIMEOUT_S)
         except CHECK_ERRORS as error:
+            await self._close_probe()
             self.checked_at, self.lag_s = now, None
             self._become(False, UNREACHABLE, type(error).__name__)
             return
@@ -220,14 +226,28 @@ class Replica:
             self.lag_s = None
             self._become(False, NOT_STANDBY, "pg_is_in_recovery() is false")
             return
-        self.lag_s = self._lag(now, primary_lsn, int(state["replayed"] or 0), state["replay_age_s"])
+        replayed = int(state["replayed"] or 0)
+        self.lag_s = self._lag(now, (sampled, primary_lsn), replayed, state["replay_age_s"])
         if self.lag_s > self.max_lag_s:
             self._become(False, LAGGING, f"{self.lag_s:.1f} s behind (> {self.max_lag_s:g} s)")
         else:
             self._become(True, OK, f"{self.lag_s:.1f} s behind")
 
+    async def _replica_state(self) -> dict[str, Any]:
+        """The replica's answer to ``REPLICA_STATE``, on a connection of the check's own: a
+        pool busy with statistics must not make the replica look unreachable."""
+        if self._probe is None or self._probe.is_closed():
+            self._probe = None
+            self._probe = await asyncpg.connect(**self.engine.config)
+        return dict(await self._probe.fetchrow(REPLICA_STATE))
+
+    async def _close_probe(self) -> None:
+        probe, self._probe = self._probe, None
+        if probe is not None:
+            probe.terminate()
+
     def _lag(
-        self, now: float, primary_lsn: int, replayed: int, replay_age_s: float | None
+        self, now: float, sample: tuple[float, int], replayed: int, replay_age_s: float | None
     ) -> float:
         """Seconds since the primary was where the replica is now.
 
@@ -238,11 +258,11 @@ class Replica:
         (none is that old) at least the age of the oldest sample, or the replayed commit's
         age when that is known and larger.
         """
-        self._samples.append((now, primary_lsn))
+        self._samples.append(sample)
         keep = self.max_lag_s + 2 * self.check_s
         while len(self._samples) > 1 and self._samples[0][0] < now - keep:
             self._samples.popleft()
-        if replayed >= primary_lsn:
+        if replayed >= sample[1]:
             return 0.0
         reached = [when for when, lsn in self._samples if lsn <= replayed]
         if reached:
@@ -253,7 +273,8 @@ class Replica:
         """Record the state; log and count a change of the database reads go to."""
         changed = healthy != self.healthy or (not healthy and state != self.state)
         if healthy and not self.healthy:
-            log.warning("reads go to the replica %s again: %s", self.described, detail)
+            again = "" if self.state == UNCHECKED else " again"
+            log.warning("reads go to the replica %s%s: %s", self.described, again, detail)
         elif not healthy and changed:
             if self.healthy:
                 self.fallbacks += 1
@@ -285,6 +306,7 @@ class Replica:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self._close_probe()
         if self.engine.pool is not None:
             await self.engine.close_connection_pool()
 
