@@ -15,6 +15,12 @@ A timer (``Replica.watch``) measures the replica's lag every ``read_check_s``. R
 to the primary while it is unreachable, is no standby, or lags more than ``read_max_lag_s``,
 and come back once it is caught up again. A read that fails on the replica mid-request is
 retried on the primary, and the replica counts as down until the next check finds it well.
+
+Why not Piccolo's ``extra_nodes`` and ``.run(node="replica")`` alone: every read of every
+statistic, page and export would have to name the node (dozens of call sites, and the
+data version's raw SQL, which takes no node); a node that is down simply raises; and
+nothing measures its lag. The replica's engine is still registered as the primary's
+``extra_nodes["replica"]`` (``db.engine.attach_replica``) for a query that must read there.
 """
 
 from __future__ import annotations

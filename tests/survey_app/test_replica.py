@@ -1,11 +1,11 @@
 """Reads from a streaming replica: a real primary, a real hot standby, a real ``survey serve``.
 
-Statistics read on the standby are proved to come from it by pausing its replay: answers
-stored on the primary meanwhile do not show in them, although the citizen's own path sees
-them at once. The standby is stopped while statistics and answers flow (nothing fails,
-reads move to the primary, /readyz says so) and started again (reads come back), and a
-standby left behind by more than ``SURVEY_READ_MAX_LAG_S`` loses the reads until it
-catches up.
+Statistics and exports read on the standby are proved to come from it by pausing its
+replay: answers stored on the primary meanwhile do not show in them, although the
+citizen's own path sees them at once. The standby is stopped while statistics and
+answers flow (nothing fails, reads move to the primary, /readyz says so) and started
+again (reads come back), and a standby left behind by more than
+``SURVEY_READ_MAX_LAG_S`` loses the reads until it catches up.
 """
 
 from __future__ import annotations
@@ -128,6 +128,10 @@ class Client:
         url = f"{self.url}/api/v1/stats/satisfaction"
         return self.http.get(url, headers=auth, params=params)
 
+    def export(self) -> httpx.Response:
+        auth = {"Authorization": f"Bearer {self.pair.admin}"}
+        return self.http.get(f"{self.url}/api/v1/exports/responses.csv", headers=auth)
+
     def counted(self) -> int:
         """Responses behind the satisfaction statistics, as the service reads them now."""
         answer = self.statistics()
@@ -228,6 +232,12 @@ def test_statistics_come_from_the_standby_and_never_from_its_cache_after_a_fallb
         cached, fresh = client.statistics(), client.statistics(target="0.9")
         assert (cached.headers["x-cache"], cached.json()["n_responses"]) == ("hit", before)
         assert (fresh.headers["x-cache"], fresh.json()["n_responses"]) == ("miss", before)
+        # So does the microdata export, while its audit entry is written on the primary.
+        exported = client.export()
+        assert exported.status_code == 200, exported.text
+        assert len(exported.text.splitlines()) == 1 + before
+        audited = "SELECT row_count FROM audit_entry ORDER BY id DESC LIMIT 1"
+        assert sql(pair.primary.url, audited) == before
         assert client.ready()["reads"] == "replica"
 
         # The standby goes away: the next statistics come from the primary, not the cache.
