@@ -22,9 +22,8 @@ from survey_app.db.register_cache import RegisterCache
 from survey_app.db.replica import (
     COMMAND_TIMEOUT_S,
     CONNECT_TIMEOUT_S,
-    PRIMARY_ANSWERS,
     REPLICA,
-    UNREACHABLE_ERRORS,
+    RETRIED_ON_PRIMARY,
     Replica,
 )
 from survey_app.lib.settings import PRIVATE_FILE_MODE, make_private, private_directory
@@ -128,7 +127,7 @@ class CachingPostgresEngine(PostgresEngine):
         if replica is not None:
             try:
                 return await replica.engine.run_querystring(querystring, in_pool)
-            except (*UNREACHABLE_ERRORS, *PRIMARY_ANSWERS) as error:
+            except RETRIED_ON_PRIMARY as error:
                 # The request in flight is answered from the primary instead.
                 replica.failed(error)
         response = await super().run_querystring(querystring, in_pool)
@@ -144,7 +143,7 @@ class CachingPostgresEngine(PostgresEngine):
         if replica is not None:
             try:
                 return await replica.engine.run_ddl(ddl, in_pool)
-            except (*UNREACHABLE_ERRORS, *PRIMARY_ANSWERS) as error:
+            except RETRIED_ON_PRIMARY as error:
                 replica.failed(error)
         return await super().run_ddl(ddl, in_pool)
 

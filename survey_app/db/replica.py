@@ -62,10 +62,10 @@ POOL = {"min_size": 0, "max_size": 10}
 
 log = logging.getLogger("survey.replica")
 
-# What a replica that went away raises (its pool reconnects on a later read), and what a
-# read may meet on a standby that the primary would answer: a query cancelled by a
-# conflict with recovery, a statement that turns out to write.
-UNREACHABLE_ERRORS: tuple[type[Exception], ...] = (
+# What a replica that cannot serve reads raises: gone away or unreachable (its pool
+# reconnects on a later read), or refusing this service (its login, its database, its
+# rights). Reads move to the primary until a check finds it well again.
+DOWN_ERRORS: tuple[type[Exception], ...] = (
     OSError,
     TimeoutError,
     asyncpg.exceptions.PostgresConnectionError,
@@ -73,13 +73,14 @@ UNREACHABLE_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,
+    asyncpg.exceptions.InvalidCatalogNameError,
+    asyncpg.exceptions.InsufficientPrivilegeError,
 )
-PRIMARY_ANSWERS: tuple[type[Exception], ...] = (
-    asyncpg.exceptions.TransactionRollbackError,
-    asyncpg.exceptions.ReadOnlySQLTransactionError,
-)
-# The lag check: any of these, and the replica cannot be trusted with reads.
-CHECK_ERRORS = (*UNREACHABLE_ERRORS, asyncpg.PostgresError)
+# What a read on the replica may raise that the primary may answer: the above, and any
+# other refusal (a query cancelled by a conflict with recovery, a statement that turns
+# out to write). A query that is wrong in itself fails on the primary too, as it would have.
+RETRIED_ON_PRIMARY: tuple[type[Exception], ...] = (*DOWN_ERRORS, asyncpg.PostgresError)
 
 # The primary's WAL position, then the replica's: a replica that has replayed the position
 # the primary had a moment before has everything committed until then.
@@ -182,7 +183,6 @@ class Replica:
         # (when, the primary's WAL position then), for as long as a lag can matter.
         self._samples: deque[tuple[float, int]] = deque()
         self._task: asyncio.Task | None = None
-        self._probe: asyncpg.Connection | None = None
 
     # Per request ----------------------------------------------------------------------
 
@@ -201,7 +201,7 @@ class Replica:
         choice = _CHOICE.get()
         if choice is not None:
             choice.database = PRIMARY
-        if isinstance(error, UNREACHABLE_ERRORS):
+        if isinstance(error, DOWN_ERRORS):
             self._become(False, UNREACHABLE, f"a read failed ({type(error).__name__})")
 
     # The lag check --------------------------------------------------------------------
@@ -214,7 +214,7 @@ class Replica:
         try:
             rows = await asyncio.wait_for(primary.run_ddl(PRIMARY_LSN), CONNECT_TIMEOUT_S)
             primary_lsn = int(dict(rows[0])["lsn"])
-        except CHECK_ERRORS as error:
+        except RETRIED_ON_PRIMARY as error:
             # Without the primary's position the lag is unknown; the primary being down is
             # /readyz's business, and the replica keeps the state it had.
             log.debug("replica check skipped: primary unavailable (%s)", type(error).__name__)
@@ -222,8 +222,7 @@ class Replica:
         now = time.monotonic()
         try:
             state = await asyncio.wait_for(self._replica_state(), CONNECT_TIMEOUT_S)
-        except CHECK_ERRORS as error:
-            await self._close_probe()
+        except RETRIED_ON_PRIMARY as error:
             self.checked_at, self.lag_s = now, None
             self._become(False, UNREACHABLE, type(error).__name__)
             return
@@ -240,17 +239,14 @@ class Replica:
             self._become(True, OK, f"{self.lag_s:.1f} s behind")
 
     async def _replica_state(self) -> dict[str, Any]:
-        """The replica's answer to ``REPLICA_STATE``, on a connection of the check's own: a
-        pool busy with statistics must not make the replica look unreachable."""
-        if self._probe is None or self._probe.is_closed():
-            self._probe = None
-            self._probe = await asyncpg.connect(**self.engine.config)
-        return dict(await self._probe.fetchrow(REPLICA_STATE))
-
-    async def _close_probe(self) -> None:
-        probe, self._probe = self._probe, None
-        if probe is not None:
-            probe.terminate()
+        """The replica's answer to ``REPLICA_STATE`` on a new connection: what the pool
+        meets when it connects (a login refused, a database gone) shows here too, and a
+        pool busy with statistics does not make the replica look unreachable."""
+        connection = await asyncpg.connect(**self.engine.config)
+        try:
+            return dict(await connection.fetchrow(REPLICA_STATE))
+        finally:
+            await connection.close(timeout=CONNECT_TIMEOUT_S)
 
     def _lag(
         self, now: float, sample: tuple[float, int], replayed: int, replay_age_s: float | None
@@ -312,7 +308,6 @@ class Replica:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self._close_probe()
         if self.engine.pool is not None:
             await self.engine.close_connection_pool()
 

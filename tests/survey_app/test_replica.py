@@ -10,6 +10,7 @@ again (reads come back), and a standby left behind by more than
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import Counter
@@ -24,7 +25,8 @@ import httpx
 import pytest
 from piccolo.engine.postgres import PostgresEngine
 
-from survey_app.db.replica import Replica
+from survey_app.db.engine import attach_replica, engine_from_url
+from survey_app.db.replica import Replica, ReplicaStatus, read_source, reads_from_replica
 from survey_app.lib.settings import Settings
 from tests.conftest import migrate, run_async, survey_command
 from tests.survey_app.conftest import TEST_SECRET
@@ -371,6 +373,47 @@ def test_standby_stopped_under_load_moves_reads_to_the_primary_and_back(
     log = server.output()
     assert "Traceback" not in log
     assert "unhandled error" not in log
+
+
+COUNT = 'SELECT count(*) AS n FROM "response"'
+
+
+@pytest.mark.slow  # private clusters
+@pytest.mark.postgres
+def test_a_read_that_fails_on_the_replica_mid_request_is_answered_by_the_primary(pair: Pair):
+    """A request reading from the replica when it goes away, before any check notices: its
+    next read fails there, is run on the primary, and the replica is marked down."""
+
+    async def request_across_the_stop() -> tuple[int, int, str, ReplicaStatus]:
+        engine = engine_from_url(pair.primary.url)
+        assert isinstance(engine, PostgresEngine)
+        # No check between the stop and the read: they are a minute apart.
+        replica = attach_replica(engine, pair.standby.url, max_lag_s=30, check_s=60)
+        await engine.start_connection_pool()
+        try:
+            await replica.start(engine)
+            assert replica.status().reads == "replica"
+            await reads_from_replica(None)  # what the statistics routes do first
+            before = (await engine.run_ddl(COUNT))[0]["n"]
+            assert read_source() == "replica"
+            await asyncio.to_thread(pair.standby.stop)
+            after = (await engine.run_ddl(COUNT))[0]["n"]
+            return before, after, read_source(), replica.status()
+        finally:
+            await replica.stop()
+            await engine.close_connection_pool()
+
+    try:
+        before, after, source, status = run_async(request_across_the_stop())
+    finally:
+        pair.standby.start()
+    assert before <= after == stored(pair)
+    assert (source, status.reads, status.state, status.fallbacks) == (
+        "primary",
+        "primary",
+        "unreachable",
+        1,
+    )
 
 
 @pytest.mark.slow  # private clusters, real server processes
