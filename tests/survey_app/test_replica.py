@@ -28,6 +28,7 @@ from piccolo.engine.postgres import PostgresEngine
 from survey_app.db.engine import attach_replica, engine_from_url
 from survey_app.db.replica import Replica, ReplicaStatus, read_source, reads_from_replica
 from survey_app.lib.settings import Settings
+from survey_app.server.app import create_app
 from tests.conftest import migrate, run_async, survey_command
 from tests.survey_app.conftest import TEST_SECRET
 from tests.survey_app.processes import (
@@ -488,3 +489,32 @@ def test_lag_is_the_time_since_the_primary_was_where_the_replica_is():
     fresh = Replica(PostgresEngine(config={}), "postgresql://r@h/x", max_lag_s=30, check_s=5)
     assert fresh._lag(50.0, (49.0, 9000), replayed=100, replay_age_s=None) == 1.0
     assert fresh._lag(51.0, (50.5, 9100), replayed=100, replay_age_s=40.0) == 40.0
+
+
+# The routes that may read a moment behind; every other one reads the primary.
+REPLICA_ROUTES = {
+    "/api/v1/stats/satisfaction",
+    "/api/v1/stats/league",
+    "/api/v1/stats/reasons",
+    "/api/v1/stats/trend",
+    "/api/v1/stats/drivers",
+    "/api/v1/exports/responses.csv",
+    "/api/v1/exports/responses.parquet",
+    "/api/v1/exports/dictionary.json",
+    "/api/v1/comments",
+    "/dashboard",
+    "/charts/{name:str}",
+    "/public",
+    "/public/data/{name:str}",
+}
+
+
+def test_only_the_statistics_pages_exports_and_comments_read_from_the_replica(tmp_path: Path):
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'routes.sqlite'}", secret="x"))
+    marked = {
+        route.path
+        for route in app.routes
+        for handler in getattr(route, "route_handlers", None) or [route.route_handler]
+        if getattr(handler, "resolve_before_request", lambda: None)() is reads_from_replica
+    }
+    assert marked == REPLICA_ROUTES
