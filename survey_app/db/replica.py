@@ -59,6 +59,10 @@ COMMAND_TIMEOUT_S = 60.0
 # The replica's own pool: it starts empty, so a replica that is down at start-up does not
 # stop the service from starting.
 POOL = {"min_size": 0, "max_size": 10}
+# Samples of the primary's position kept while the replica has not reached them (about
+# 14 hours of checks every 5 s); past that the oldest go, and the lag reads as at least
+# their age.
+MAX_SAMPLES = 10_000
 
 log = logging.getLogger("survey.replica")
 
@@ -165,6 +169,42 @@ class ReplicaStatus:
         }
 
 
+class Lag:
+    """A replica's lag, from the samples of the primary's WAL position it has not passed."""
+
+    def __init__(self, max_samples: int = MAX_SAMPLES) -> None:
+        self.max_samples = max_samples
+        # (when, the primary's WAL position then), oldest first: the newest the replica
+        # has reached, then those it has not.
+        self._samples: deque[tuple[float, int]] = deque()
+
+    def measure(
+        self, now: float, sample: tuple[float, int], replayed: int, replay_age_s: float | None
+    ) -> float:
+        """Seconds since the primary was where the replica is now (``replayed``), given a new
+        ``sample`` of the primary's position.
+
+        ``pg_last_xact_replay_timestamp()`` alone overstates it: on a primary that wrote
+        nothing for an hour the last replayed commit is an hour old although the replica
+        is caught up. So: 0 when the replica has replayed the primary's position; else the
+        age of the newest sample of the primary's position the replica has reached; else
+        (it has reached none kept) at least the age of the oldest sample, or of the
+        replayed commit when that is known and older.
+        """
+        self._samples.append(sample)
+        if replayed >= sample[1]:
+            self._samples = deque([sample])
+            return 0.0
+        while len(self._samples) > 1 and (
+            self._samples[1][1] <= replayed or len(self._samples) > self.max_samples
+        ):
+            self._samples.popleft()
+        when, position = self._samples[0]
+        if position <= replayed:
+            return now - when
+        return max(now - when, float(replay_age_s or 0.0))
+
+
 class Replica:
     """The replica's engine and health, shared by every request of the process."""
 
@@ -180,8 +220,7 @@ class Replica:
         self.lag_s: float | None = None
         self.fallbacks = 0
         self.checked_at: float | None = None
-        # (when, the primary's WAL position then), for as long as a lag can matter.
-        self._samples: deque[tuple[float, int]] = deque()
+        self._lag = Lag()
         self._task: asyncio.Task | None = None
 
     # Per request ----------------------------------------------------------------------
@@ -232,7 +271,7 @@ class Replica:
             self._become(False, NOT_STANDBY, "pg_is_in_recovery() is false")
             return
         replayed = int(state["replayed"] or 0)
-        self.lag_s = self._lag(now, (sampled, primary_lsn), replayed, state["replay_age_s"])
+        self.lag_s = self._lag.measure(now, (sampled, primary_lsn), replayed, state["replay_age_s"])
         if self.lag_s > self.max_lag_s:
             self._become(False, LAGGING, f"{self.lag_s:.1f} s behind (> {self.max_lag_s:g} s)")
         else:
@@ -247,29 +286,6 @@ class Replica:
             return dict(await connection.fetchrow(REPLICA_STATE))
         finally:
             await connection.close(timeout=CONNECT_TIMEOUT_S)
-
-    def _lag(
-        self, now: float, sample: tuple[float, int], replayed: int, replay_age_s: float | None
-    ) -> float:
-        """Seconds since the primary was where the replica is now.
-
-        ``pg_last_xact_replay_timestamp()`` alone overstates it: on a primary that wrote
-        nothing for an hour the last replayed commit is an hour old although the replica
-        is caught up. So: 0 when the replica has replayed the primary's position; else the
-        age of the newest sample of the primary's position the replica has reached; else
-        (none is that old) at least the age of the oldest sample, or the replayed commit's
-        age when that is known and larger.
-        """
-        self._samples.append(sample)
-        keep = self.max_lag_s + 2 * self.check_s
-        while len(self._samples) > 1 and self._samples[0][0] < now - keep:
-            self._samples.popleft()
-        if replayed >= sample[1]:
-            return 0.0
-        reached = [when for when, lsn in self._samples if lsn <= replayed]
-        if reached:
-            return now - max(reached)
-        return max(now - self._samples[0][0], float(replay_age_s or 0.0))
 
     def _become(self, healthy: bool, state: str, detail: str) -> None:
         """Record the state; log and count a change of the database reads go to."""

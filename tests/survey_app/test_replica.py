@@ -26,7 +26,7 @@ import pytest
 from piccolo.engine.postgres import PostgresEngine
 
 from survey_app.db.engine import attach_replica, engine_from_url
-from survey_app.db.replica import Replica, ReplicaStatus, read_source, reads_from_replica
+from survey_app.db.replica import Lag, ReplicaStatus, read_source, reads_from_replica
 from survey_app.lib.settings import Settings
 from survey_app.server.app import create_app
 from tests.conftest import migrate, run_async, survey_command
@@ -479,16 +479,24 @@ def test_a_replica_needs_postgresql_on_both_sides(tmp_path: Path):
 def test_lag_is_the_time_since_the_primary_was_where_the_replica_is():
     """An idle primary: the replica is caught up however old its last replayed commit is.
     Behind: the age of the newest sample of the primary's position the replica reached."""
-    replica = Replica(PostgresEngine(config={}), "postgresql://r@h/x", max_lag_s=30, check_s=5)
+    lag = Lag()
     day = 86_400.0
-    assert replica._lag(100.0, (99.0, 5000), replayed=5000, replay_age_s=day) == 0
-    assert replica._lag(105.0, (104.0, 7000), replayed=5000, replay_age_s=1.0) == 105.0 - 99.0
-    assert replica._lag(110.0, (109.0, 9000), replayed=7000, replay_age_s=1.0) == 110.0 - 104.0
-    # Not even the oldest sample kept is reached: at least that old, or the replayed
-    # commit's age if larger.
-    fresh = Replica(PostgresEngine(config={}), "postgresql://r@h/x", max_lag_s=30, check_s=5)
-    assert fresh._lag(50.0, (49.0, 9000), replayed=100, replay_age_s=None) == 1.0
-    assert fresh._lag(51.0, (50.5, 9100), replayed=100, replay_age_s=40.0) == 40.0
+    assert lag.measure(100.0, (99.0, 5000), replayed=5000, replay_age_s=day) == 0
+    assert lag.measure(105.0, (104.0, 7000), replayed=5000, replay_age_s=1.0) == 105.0 - 99.0
+    assert lag.measure(110.0, (109.0, 9000), replayed=7000, replay_age_s=1.0) == 110.0 - 104.0
+    # However long since the replica reached a sample.
+    assert lag.measure(960.0, (959.0, 9500), replayed=7000, replay_age_s=1.0) == 960.0 - 104.0
+    # No sample reached (a replica behind since before the first check): at least as old
+    # as the oldest sample, or as its last replayed commit if that is older.
+    fresh = Lag()
+    assert fresh.measure(50.0, (49.0, 9000), replayed=100, replay_age_s=None) == 1.0
+    assert fresh.measure(51.0, (50.5, 9100), replayed=100, replay_age_s=40.0) == 40.0
+
+    # Past max_samples the oldest go: the lag is at least the age of the oldest kept.
+    bounded = Lag(max_samples=2)
+    for second in range(10):
+        bounded.measure(float(second), (float(second), 100 + second), replayed=0, replay_age_s=None)
+    assert bounded.measure(20.0, (20.0, 500), replayed=0, replay_age_s=None) == 20.0 - 9.0
 
 
 # The routes that may read a moment behind; every other one reads the primary.
