@@ -21,6 +21,7 @@ from survey_app.auth.guards import (
     staff_or_key,
 )
 from survey_app.dashboard import data, drawing, signals, view
+from survey_app.db.replica import reads_from_replica
 from survey_app.db.tables import Channel
 from survey_app.lib.context import AppContext, Ctx
 from survey_app.lib.i18n import N_, language_links, request_locale
@@ -64,6 +65,7 @@ Chosen = NamedDependency[view.Selection]
     include_in_schema=False,
     guards=[signed_in(*STAFF_ROLES, what="The dashboard")],
     dependencies={"chosen": Provide(chosen_view)},
+    before_request=reads_from_replica,
 )
 async def dashboard(
     request: Request, ctx: Ctx, principal: PrincipalDep, chosen: Chosen
@@ -154,6 +156,7 @@ def _reason_labels(ctx: AppContext, locale: str) -> dict[str, str]:
     include_in_schema=False,
     guards=[staff_or_key(*STAFF_ROLES, what="Charts")],
     dependencies={"chosen": Provide(chosen_view)},
+    before_request=reads_from_replica,
 )
 async def chart(request: Request, ctx: Ctx, name: FromPath[str], chosen: Chosen) -> Response[bytes]:
     """``/charts/trend.svg``, ``/charts/agencies.png``, ``/charts/reasons.svg?agency=MIC``,

@@ -18,6 +18,13 @@ from piccolo.table import Table
 
 from survey_app.db.read_pool import ReadPool, is_read
 from survey_app.db.register_cache import RegisterCache
+from survey_app.db.replica import (
+    COMMAND_TIMEOUT_S,
+    CONNECT_TIMEOUT_S,
+    REPLICA,
+    RETRIED_ON_PRIMARY,
+    Replica,
+)
 from survey_app.lib.settings import PRIVATE_FILE_MODE, make_private, private_directory
 
 # A writer waits this long for SQLite's lock before giving up; bursts of
@@ -99,19 +106,45 @@ class PooledSQLiteEngine(SQLiteEngine):
 
 class CachingPostgresEngine(PostgresEngine):
     """Piccolo's PostgreSQL engine, whose pool (started in the lifespan) already reuses each
-    connection's prepared statements, keeping the register cache its own writes clear."""
+    connection's prepared statements, keeping the register cache its own writes clear, and
+    sending the reads of requests marked for it to a ``replica`` (``attach_replica``)."""
 
     def __init__(self, config: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(config=config, **kwargs)
         self.register = RegisterCache()
+        self.replica: Replica | None = None
+
+    def _replica_for(self, sql: str) -> Replica | None:
+        """The replica, for a read outside a transaction in a request marked for it."""
+        replica = self.replica
+        if replica is None or not is_read(sql) or self.current_transaction.get() is not None:
+            return None
+        return replica if replica.serves() else None
 
     async def run_querystring(self, querystring: QueryString, in_pool: bool = True) -> Any:
+        replica = self._replica_for(querystring.template)
+        if replica is not None:
+            try:
+                return await replica.engine.run_querystring(querystring, in_pool)
+            except RETRIED_ON_PRIMARY as error:
+                # The request in flight is answered from the primary instead.
+                replica.failed(error)
         response = await super().run_querystring(querystring, in_pool)
         # Reads need no second compilation (tens of µs for a wide select) to be told apart.
         if not is_read(querystring.template):
             query, _ = querystring.compile_string(engine_type=self.engine_type)
             self.register.wrote(query)
         return response
+
+    async def run_ddl(self, ddl: str, in_pool: bool = True) -> Any:
+        # Raw reads (the statistics data version) follow the request's database too.
+        replica = self._replica_for(ddl)
+        if replica is not None:
+            try:
+                return await replica.engine.run_ddl(ddl, in_pool)
+            except RETRIED_ON_PRIMARY as error:
+                replica.failed(error)
+        return await super().run_ddl(ddl, in_pool)
 
 
 def engine_from_url(url: str) -> Engine:
@@ -139,6 +172,24 @@ def bind_tables(engine: Engine, tables: list[type[Table]]) -> None:
     """
     for table in tables:
         table._meta.db = engine
+
+
+def attach_replica(engine: Engine, url: str, max_lag_s: float, check_s: float) -> Replica:
+    """Send the reads of marked requests (``db.replica``) to the streaming replica at ``url``.
+
+    Its engine is also the primary's ``extra_nodes["replica"]``, for a query that must read
+    there whatever the request (``.run(node="replica")``, no fallback).
+    """
+    if not isinstance(engine, CachingPostgresEngine):
+        raise ValueError(
+            "a read replica needs a PostgreSQL primary (DATABASE_URL=postgresql://...)"
+        )
+    replica_engine = PostgresEngine(
+        config={"dsn": url, "timeout": CONNECT_TIMEOUT_S, "command_timeout": COMMAND_TIMEOUT_S}
+    )
+    engine.replica = Replica(replica_engine, describe(url), max_lag_s, check_s)
+    engine.extra_nodes = {REPLICA: replica_engine}
+    return engine.replica
 
 
 def describe(url: str) -> str:

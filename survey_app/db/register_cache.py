@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from piccolo.table import Table
 
+from survey_app.db.replica import on_primary
 from survey_app.lib.settings import Settings
 
 V = TypeVar("V")
@@ -97,7 +98,7 @@ class RegisterCache:
             generation = self._generation
         if found:
             return value
-        value = await load()
+        value = await on_primary(load)
         if value is not None or keep_none:
             with self._lock:
                 if generation == self._generation:

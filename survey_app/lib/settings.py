@@ -103,6 +103,15 @@ class Settings:
         message is reserved: after a crash it is posted again once that passed),
         ``poll_seconds`` (how often the loop looks for due messages) and ``concurrency``
         (posts in flight per process).
+    read_database_url:
+        A PostgreSQL streaming replica of ``database_url`` (``SURVEY_READ_DATABASE_URL``)
+        that statistics, the dashboard, ``/public``, exports and comments read from; None
+        reads everything from the primary.
+    read_max_lag_s:
+        Reads move to the primary while the replica is further behind than this
+        (``SURVEY_READ_MAX_LAG_S``) or unreachable.
+    read_check_s:
+        How often the replica's lag is measured (``SURVEY_READ_CHECK_S``).
     """
 
     database_url: str = f"sqlite:///{DEFAULT_VAR_DIR / DATABASE_FILE}"
@@ -136,6 +145,9 @@ class Settings:
     webhook_lease_seconds: float = 60.0
     webhook_poll_seconds: float = 1.0
     webhook_concurrency: int = 16
+    read_database_url: str | None = field(default=None, repr=False)
+    read_max_lag_s: float = 30.0
+    read_check_s: float = 5.0
 
     @property
     def https(self) -> bool:
@@ -186,6 +198,7 @@ class Settings:
             stats_cache_mb=number("SURVEY_STATS_CACHE_MB", "stats_cache_mb"),
             hash_threads=number("SURVEY_HASH_THREADS", "hash_threads"),
             **webhook_settings(env),
+            **read_replica(env, database_url_from_env(env)),
         )
 
 
@@ -217,6 +230,42 @@ def webhook_settings(env: Mapping[str, str]) -> dict[str, Any]:
             raise ValueError(f"{variable} must be a positive number, not {text!r}")
         values[name] = value
     return values
+
+
+def read_replica(environ: Mapping[str, str], primary_url: str) -> dict[str, Any]:
+    """``SURVEY_READ_DATABASE_URL``, ``SURVEY_READ_MAX_LAG_S`` and ``SURVEY_READ_CHECK_S``.
+
+    A replica is a PostgreSQL standby of a PostgreSQL primary: any other pairing is refused
+    here, so the service does not start with reads it would silently never send there.
+    """
+    url = environ.get("SURVEY_READ_DATABASE_URL") or None
+    if url is not None:
+        if url.partition("://")[0] not in ("postgresql", "postgres"):
+            raise ValueError(
+                "SURVEY_READ_DATABASE_URL must be a postgresql://user:pass@host:port/db URL "
+                "of a streaming replica"
+            )
+        if primary_url.partition("://")[0] not in ("postgresql", "postgres"):
+            raise ValueError(
+                "SURVEY_READ_DATABASE_URL needs a PostgreSQL primary: DATABASE_URL is not "
+                "postgresql://... (a SQLite database has no replicas)"
+            )
+
+    def seconds(variable: str, name: str) -> float:
+        text = environ.get(variable) or str(Settings.default(name))
+        try:
+            value = float(text)
+        except ValueError:
+            value = 0.0
+        if not value > 0:
+            raise ValueError(f"{variable} must be a number of seconds above 0, not {text!r}")
+        return value
+
+    return {
+        "read_database_url": url,
+        "read_max_lag_s": seconds("SURVEY_READ_MAX_LAG_S", "read_max_lag_s"),
+        "read_check_s": seconds("SURVEY_READ_CHECK_S", "read_check_s"),
+    }
 
 
 def data_directories(environ: Mapping[str, str] | None = None) -> tuple[Path, Path]:

@@ -18,6 +18,7 @@ from litestar.response import Template
 
 from analysis import MIN_PUBLISHED
 from survey_app.auth.guards import PUBLIC
+from survey_app.db.replica import reads_from_replica
 from survey_app.lib.context import AppContext, Ctx
 from survey_app.lib.i18n import language_links, request_locale
 from survey_app.lib.media import CSV
@@ -58,7 +59,7 @@ async def _published(ctx: AppContext, quarters: list[Quarter]) -> list[Published
     return [await published(q, ctx.settings.dissatisfied_max, directory) for q in quarters]
 
 
-@get("/public", opt=PUBLIC, include_in_schema=False)
+@get("/public", opt=PUBLIC, include_in_schema=False, before_request=reads_from_replica)
 async def public_page(
     request: Request, ctx: Ctx, quarter: FromQuery[str | None] = None
 ) -> Template:
@@ -105,7 +106,12 @@ async def _files(ctx: AppContext, text: str) -> tuple[Quarter, dict[str, bytes]]
     return chosen, package.package_files(result, ctx.catalogs.gettext, package.reason_labels(ctx))
 
 
-@get("/public/data/{name:str}", opt=PUBLIC, include_in_schema=False)
+@get(
+    "/public/data/{name:str}",
+    opt=PUBLIC,
+    include_in_schema=False,
+    before_request=reads_from_replica,
+)
 async def public_download(ctx: Ctx, name: FromPath[str]) -> Response[bytes]:
     """``2026Q3.zip``: the quarter's whole data package; ``2026Q3-agencies.csv`` (or
     national, reasons, codebook): one of its tables."""

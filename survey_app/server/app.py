@@ -30,7 +30,7 @@ from survey_app.auth.guards import PUBLIC, current_principal, unguarded_routes
 from survey_app.citizen import pages as citizen
 from survey_app.citizen.conditions import condition_css
 from survey_app.dashboard import controller as dashboard
-from survey_app.db.engine import bind_tables, engine_from_url, ping
+from survey_app.db.engine import attach_replica, bind_tables, engine_from_url, ping
 from survey_app.db.tables import ALL_TABLES
 from survey_app.definitions import controller as definitions
 from survey_app.invitations import controller as invitations
@@ -153,8 +153,13 @@ def static_files_router() -> Router:
 
 
 def build_context(settings: Settings) -> AppContext:
-    """The engine (bound to every table), the questionnaires and the catalogs."""
+    """The engine (bound to every table, with its read replica), the questionnaires and the
+    catalogs."""
     engine = engine_from_url(settings.database_url)
+    if settings.read_database_url:
+        attach_replica(
+            engine, settings.read_database_url, settings.read_max_lag_s, settings.read_check_s
+        )
     bind_tables(engine, ALL_TABLES)
     questionnaires = load_directory(
         settings.questionnaire_dir, locales_dir=settings.locales_dir, locales=SUPPORTED_LOCALES

@@ -11,6 +11,7 @@ from litestar.stores.base import Store
 from piccolo.engine.postgres import PostgresEngine
 
 from survey_app.db.engine import close_reads, configure_reads, prepare
+from survey_app.db.replica import Replica
 from survey_app.db.tables import TOKEN_BYTES
 from survey_app.definitions.registry import register_questionnaires
 from survey_app.lib.context import AppContext
@@ -24,8 +25,9 @@ Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
 
 
 def lifespan(ctx: AppContext, writer: GroupCommitWriter, limits_store: Store) -> Lifespan:
-    """The app's lifespan: the pool, the questionnaire register, the writer, the limits store,
-    the statistics workers, the webhook delivery loop (unless ``SURVEY_WEBHOOK_DELIVERY=0``).
+    """The app's lifespan: the pool, the read replica's pool and lag check, the questionnaire
+    register, the writer, the limits store, the statistics workers, the webhook delivery
+    loop (unless ``SURVEY_WEBHOOK_DELIVERY=0``).
 
     It first makes every log handler redact invitation tokens: ``survey serve`` configures
     its own that way, but the app may be served otherwise (``uvicorn --factory``).
@@ -40,8 +42,11 @@ def lifespan(ctx: AppContext, writer: GroupCommitWriter, limits_store: Store) ->
         configure_hashing(ctx.settings.hash_threads)
         if isinstance(engine, PostgresEngine):
             await engine.start_connection_pool()
+        replica: Replica | None = getattr(engine, "replica", None)
         try:
             await prepare(engine)
+            if replica is not None:
+                await replica.start(engine)
             await register_questionnaires(ctx.questionnaires.values())
             await writer.start()
             deliveries = DeliveryLoop.from_settings(engine, ctx.settings)
@@ -62,6 +67,8 @@ def lifespan(ctx: AppContext, writer: GroupCommitWriter, limits_store: Store) ->
                 await deliveries.stop()
                 await writer.stop()
         finally:
+            if replica is not None:
+                await replica.stop()
             if isinstance(engine, PostgresEngine):
                 await engine.close_connection_pool()
             await close_reads(engine)

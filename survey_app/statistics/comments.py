@@ -17,6 +17,7 @@ from litestar.params import FromQuery
 
 from survey_app.audit import log as audit
 from survey_app.auth.guards import PrincipalDep, staff_or_key
+from survey_app.db.replica import reads_from_replica
 from survey_app.db.tables import Comment, Role
 from survey_app.lib.clock import local_day
 from survey_app.statistics.controller import download
@@ -33,6 +34,8 @@ class CommentsController(Controller):
     path = "/api/v1/comments"
     tags = ["statistics"]
     guards = [staff_or_key(Role.admin, Role.analyst, what="Comments")]
+    # Read a moment behind, from the replica when there is one (``db.replica``).
+    before_request = reads_from_replica
     dependencies = {"filters": Provide(parse_filters)}
 
     @download("/", summary="Citizens' comments (analysts: their own agency only)")

@@ -22,6 +22,7 @@ from litestar.params import FromQuery, QueryParameter
 from analysis import DEFAULT_TARGET
 from analysis.poststrat import MIN_RESPONSE_RATE
 from survey_app.auth.guards import STAFF_ROLES, staff_or_key
+from survey_app.db.replica import reads_from_replica
 from survey_app.lib.context import Ctx
 from survey_app.lib.openapi import API_ERRORS, DownloadOperation
 from survey_app.statistics import compute, counts, nonresponse
@@ -76,6 +77,8 @@ class StatisticsController(Controller):
     path = "/api/v1/stats"
     tags = ["statistics"]
     guards = [staff_or_key(*STAFF_ROLES, what="Statistics")]
+    # Read a moment behind, from the replica when there is one (``db.replica``).
+    before_request = reads_from_replica
     dependencies = {"filters": Provide(parse_filters)}
 
     @download("/satisfaction", summary="Satisfaction per group against the rest")

@@ -30,6 +30,7 @@ from litestar.response import Stream
 from survey_app.audit import log as audit
 from survey_app.auth.guards import PrincipalDep, staff_or_key
 from survey_app.db.cells import OVERALL, REASONS
+from survey_app.db.replica import reads_from_replica
 from survey_app.db.tables import Channel, Response, ResponseReason, Role
 from survey_app.lib.clock import local_day
 from survey_app.lib.context import AppContext, Ctx
@@ -255,6 +256,8 @@ class ExportsController(Controller):
     path = "/api/v1/exports"
     tags = ["exports"]
     guards = [staff_or_key(*MICRODATA_ROLES, what="Microdata")]
+    # Read a moment behind, from the replica when there is one (``db.replica``).
+    before_request = reads_from_replica
 
     @get(
         "/responses.csv",

@@ -4,8 +4,9 @@ process (``lib.workers``), at most a few at a time per caller.
 
 The cache is per process and keyed by everything an answer depends on: the route, every
 query parameter (format included), the locale, the time zone the days are counted in, the
-caller's scope (role and agency) and the data version (``db.version``: one small query,
-moved by every process that writes, a CLI command included).
+caller's scope (role and agency), the data version (``db.version``: one small query,
+moved by every process that writes, a CLI command included) and the database it was read
+from (the primary or its replica, ``db.replica``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from piccolo.engine.base import Engine
 
 from survey_app.auth.guards import PRINCIPAL
 from survey_app.auth.staff import StaffMember
+from survey_app.db.replica import read_source
 from survey_app.db.version import data_version
 from survey_app.lib.i18n import request_locale
 from survey_app.lib.settings import Settings, timezone_name
@@ -116,9 +118,13 @@ async def answer(
     offload: Offload = request.app.state[STATE]
     caller, scope = caller_of(request.state[PRINCIPAL])
     gzip_it = "gzip" in request.headers.get("accept-encoding", "")
-    key = None
+    key = source = None
     if offload.cache.enabled:
-        key = (*cache_key(request, scope), gzip_it, await data_version(engine))
+        version = await data_version(engine)
+        # The database the version came from, which the answer is read from too (the
+        # request is pinned to it): a replica's answer is never served for the primary's.
+        source = read_source()
+        key = (*cache_key(request, scope), gzip_it, version, source)
         cached = offload.cache.get(key)
         if cached is not None:
             return _sent(request, cached, "hit")
@@ -126,6 +132,9 @@ async def answer(
         data = await reads()
         rendered = await offload.workers.run(compressed, gzip_it, compute, *args, *data)
     if key is None:
+        return _sent(request, rendered, "off")
+    if read_source() != source:
+        # The replica failed mid-request: the answer is not of the version in the key.
         return _sent(request, rendered, "off")
     offload.cache.put(key, rendered)
     return _sent(request, rendered, "miss")

@@ -119,9 +119,9 @@ def portal_key(env: dict[str, str], agency: str = "HN", service: str = "HN-1") -
 class PrivatePostgres:
     """A PostgreSQL cluster of this test's own, so it can be stopped without harming others."""
 
-    def __init__(self, bindir: Path, root: Path, as_user: list[str]) -> None:
+    def __init__(self, bindir: Path, root: Path, as_user: list[str], name: str = "data") -> None:
         self.bindir = bindir
-        self.data = root / "data"
+        self.data = root / name
         self.port = free_port()
         self.as_user = as_user
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
@@ -145,7 +145,11 @@ class PrivatePostgres:
         )
 
     def start(self) -> None:
-        options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
+        # wal_keep_size: a standby stopped for a while finds the WAL it missed still there.
+        options = (
+            f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c wal_keep_size=256MB"
+        )
         self._run(str(self.bindir / "pg_ctl"), "--pgdata", str(self.data), "-o", options, "-w",
                   "start", "--log", str(self.data / "server.log"))  # fmt: skip
 
@@ -153,6 +157,29 @@ class PrivatePostgres:
         """A fast shutdown: sessions are terminated, then connections are refused."""
         self._run(str(self.bindir / "pg_ctl"), "--pgdata", str(self.data), "-m", "fast", "-w",
                   "stop")  # fmt: skip
+
+
+@contextmanager
+def hot_standby(primary: PrivatePostgres) -> Iterator[PrivatePostgres]:
+    """A streaming replica of ``primary`` on a port of its own, as an operator makes one:
+    ``pg_basebackup -R`` (which writes ``primary_conninfo`` and ``standby.signal``), then
+    started with ``hot_standby`` on (the default) so it answers reads. ``initdb``'s
+    ``pg_hba.conf`` already lets ``postgres`` replicate over 127.0.0.1 with trust, and its
+    defaults (``wal_level=replica``, ``max_wal_senders=10``) already allow streaming."""
+    standby = PrivatePostgres(primary.bindir, primary.data.parent, primary.as_user, "standby")
+    standby._run(
+        str(primary.bindir / "pg_basebackup"), "--pgdata", str(standby.data),
+        "--write-recovery-conf", "--wal-method=stream", "--checkpoint=fast", "--no-sync",
+        "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
+    )  # fmt: skip
+    standby.start()
+    try:
+        yield standby
+    finally:
+        subprocess.run(
+            [*standby.as_user, str(standby.bindir / "pg_ctl"), "--pgdata", str(standby.data),
+             "-m", "immediate", "stop"], capture_output=True, timeout=60, check=False,
+        )  # fmt: skip
 
 
 def postgres_bindir() -> Path | None:
