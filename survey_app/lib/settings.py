@@ -42,6 +42,14 @@ def parse_networks(text: str) -> tuple[str, ...]:
     return tuple(networks)
 
 
+def named_networks(env: Mapping[str, str], variable: str) -> tuple[str, ...]:
+    """``parse_networks`` of ``variable``, whose name the error then starts with."""
+    try:
+        return parse_networks(env.get(variable, ""))
+    except ValueError as error:
+        raise ValueError(f"{variable}: {error}") from error
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service needs to start.
@@ -94,6 +102,10 @@ class Settings:
     stats_cache_mb:
         Memory for statistics answers kept per process until the data changes
         (``SURVEY_STATS_CACHE_MB``); 0 turns the cache off.
+    metrics_networks:
+        Client networks that may read ``/metrics`` without a key
+        (``SURVEY_METRICS_NETWORKS``, e.g. the Prometheus server's); an admin API key
+        may read it from anywhere.
     """
 
     database_url: str = f"sqlite:///{DEFAULT_VAR_DIR / DATABASE_FILE}"
@@ -118,6 +130,7 @@ class Settings:
     stats_pool: str = "process"
     stats_cache_mb: int = 64
     hash_threads: int = 2
+    metrics_networks: tuple[str, ...] = ()
 
     @property
     def https(self) -> bool:
@@ -167,6 +180,7 @@ class Settings:
             stats_pool=env.get("SURVEY_STATS_POOL") or cls.default("stats_pool"),
             stats_cache_mb=number("SURVEY_STATS_CACHE_MB", "stats_cache_mb"),
             hash_threads=number("SURVEY_HASH_THREADS", "hash_threads"),
+            metrics_networks=named_networks(env, "SURVEY_METRICS_NETWORKS"),
         )
 
 

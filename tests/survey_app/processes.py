@@ -33,6 +33,7 @@ class ServerProcess:
 
     env: dict[str, str]
     log_path: Path
+    args: tuple[str, ...] = ()  # more options of `survey serve`, e.g. ("--workers", "2")
     port: int = 0
     process: subprocess.Popen | None = None
 
@@ -44,7 +45,7 @@ class ServerProcess:
         self.port = free_port()
         log = self.log_path.open("a")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "survey_app", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "survey_app", "serve", "--port", str(self.port), *self.args],
             env={**os.environ, **self.env},
             cwd=REPO,
             stdout=log,
@@ -82,8 +83,10 @@ class ServerProcess:
 
 
 @contextmanager
-def server_process(env: dict[str, str], log_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(env=env, log_path=log_path).start()
+def server_process(
+    env: dict[str, str], log_path: Path, args: tuple[str, ...] = ()
+) -> Iterator[ServerProcess]:
+    server = ServerProcess(env=env, log_path=log_path, args=args).start()
     try:
         yield server
     finally:
