@@ -15,11 +15,14 @@ framework-only baseline the benchmarks compare against, and stays so).
 from __future__ import annotations
 
 import ipaddress
+import time
+from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
 from litestar.handlers import BaseRouteHandler
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController, PrometheusMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from survey_app.auth.guards import Guard, staff_or_key
 from survey_app.auth.throttle import client_ip, peer_address
@@ -34,6 +37,74 @@ LATENCY_BUCKETS: list[str | float] = [
 ]  # fmt: skip
 
 
+class RouteMetrics(PrometheusMiddleware):
+    """The plugin's middleware with ``group_path``: the same series, labels and timing (to
+    the last byte sent), for a fraction of its cost.
+
+    The plugin's own builds a ``Request`` and its URL, four label dictionaries and four
+    label look-ups per request: about 35 µs of CPU here, a quarter of a ``/livez``. This
+    reads the method and route template from the scope and keeps each label set's series
+    (there are as many as routes × methods × statuses), so a request costs a gauge up and
+    down, a counter and a histogram. Exemplars and extra labels are not supported.
+    """
+
+    def __init__(self, app: ASGIApp, config: PrometheusConfig) -> None:
+        super().__init__(app, config)
+        self._active: dict[tuple[str, str], Any] = {}
+        self._done: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+
+    def _labels(self, method: str, path: str, status: int) -> dict[str, str | int | float]:
+        # The plugin's label names, in its order: its metrics are created from them.
+        return {
+            "method": method,
+            "path": path,
+            "status_code": status,
+            "app_name": self._config.app_name,
+        }
+
+    def _active_series(self, key: tuple[str, str]) -> Any:
+        labels = self._labels(*key, 200)  # the plugin labels a request in progress 200
+        found = self._active[key] = self.requests_in_progress(labels).labels(*labels.values())
+        return found
+
+    def _done_series(self, key: tuple[str, str, int]) -> tuple[Any, Any, Any]:
+        labels = self._labels(*key)
+        values = labels.values()
+        errors = self.requests_error_count(labels).labels(*values) if key[2] >= 500 else None
+        found = self._done[key] = (
+            self.request_count(labels).labels(*values),
+            self.request_time(labels).labels(*values),
+            errors,
+        )
+        return found
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method, path = scope["method"], scope["path_template"]
+        active = self._active.get((method, path)) or self._active_series((method, path))
+        started = time.perf_counter()
+        seen: list[Any] = [200, 0.0]  # status, when the last body part was sent
+
+        async def timed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                seen[0] = message["status"]
+            elif message["type"] == "http.response.body":
+                seen[1] = time.perf_counter()
+            await send(message)
+
+        active.inc()
+        try:
+            await self.app(scope, receive, timed)
+        finally:
+            active.dec()
+            status, ended = seen
+            key = (method, path, status)
+            count, duration, errors = self._done.get(key) or self._done_series(key)
+            count.inc()
+            duration.observe((ended or started) - started)
+            if errors is not None:
+                errors.inc()
+
+
 def prometheus_config() -> PrometheusConfig:
     """``survey_requests_total``, ``survey_request_duration_seconds``,
     ``survey_requests_in_progress`` and ``survey_requests_error_total`` (5xx), labelled by
@@ -45,6 +116,7 @@ def prometheus_config() -> PrometheusConfig:
         buckets=LATENCY_BUCKETS,
         exclude=UNCOUNTED,
         scopes={ScopeType.HTTP},
+        middleware_class=RouteMetrics,
     )
 
 
