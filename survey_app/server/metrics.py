@@ -79,7 +79,9 @@ class RouteMetrics(PrometheusMiddleware):
         return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        method, path = scope["method"], scope["path_template"]
+        method = scope["method"]
+        # A mounted app (/admin) has an empty template: its mount path stands for it.
+        path = scope["path_template"] or min(scope["route_handler"].paths)
         active = self._active.get((method, path)) or self._active_series((method, path))
         started = time.perf_counter()
         seen: list[Any] = [200, 0.0]  # status, when the last body part was sent
@@ -144,6 +146,7 @@ def metrics_controller(settings: Settings) -> type[PrometheusController]:
     class MetricsController(PrometheusController):
         path = PATH
         guards = [metrics_guard(settings.metrics_networks)]  # noqa: RUF012 (Litestar reads it)
-        tags = ["operations"]  # noqa: RUF012
+        # For Prometheus, not API clients (the plugin's handler would document JSON).
+        include_in_schema = False
 
     return MetricsController
