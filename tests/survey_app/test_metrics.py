@@ -120,8 +120,9 @@ def test_the_writer_reports_its_batches(live, http, portal, admin):
     assert value(after, "survey_writer_queue_depth") == 0  # every job was answered
 
 
-def test_the_statistics_cache_counts_hits_and_misses(live, http, admin):
+def test_the_statistics_cache_counts_hits_and_misses(live, http, portal, admin):
     url = "/api/v1/stats/satisfaction?format=json"
+    invite(http, portal, ref="C-1")  # a data version no earlier test has cached answers for
     before = scrape(http, live.url, admin)
     assert http.get(url, headers=admin).headers["x-cache"] == "miss"
     assert http.get(url, headers=admin).headers["x-cache"] == "hit"
@@ -159,6 +160,7 @@ def test_networks_rate_limit_refusals_and_quiet_logs(served_database, tmp_path: 
         **served_database,
         "SURVEY_CITIZEN_RATE_PER_MINUTE": "2",
         "SURVEY_METRICS_NETWORKS": "203.0.113.0/24",
+        "SURVEY_STATS_WORKERS": "0",
     }
     args = ("--log-format", "json")
     with (
@@ -223,6 +225,7 @@ def test_one_scrape_covers_every_worker(tmp_path: Path, served_database):
         "SURVEY_API_RATE_PER_SECOND": "0",
         "SURVEY_METRICS_NETWORKS": "127.0.0.1",
         "TMPDIR": str(temp),  # where `survey serve` makes its metrics directory
+        "SURVEY_STATS_WORKERS": "0",  # no statistics processes to start and stop here
     }
     made = 0
 
