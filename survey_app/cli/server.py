@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging.config
 import os
+import shutil
 import socket
 import sys
+import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -20,12 +24,17 @@ from survey_app.lib.logs import LOG_FORMATS, LOG_LEVELS, log_config
 from survey_app.lib.settings import Settings, database_url_from_env, private_var_dir
 
 if TYPE_CHECKING:
+    import uvicorn
     from litestar import Litestar
+    from uvicorn.supervisors import Multiprocess
 
 PICCOLO_CONF = "survey_app.piccolo_conf"
 # `survey serve --log-level/--log-format`, also read by each worker of --workers N.
 LOG_LEVEL_VARIABLE = "SURVEY_LOG_LEVEL"
 LOG_FORMAT_VARIABLE = "SURVEY_LOG_FORMAT"
+# prometheus_client's multi-process mode, read when it is first imported: `survey serve
+# --workers N` names a directory of its own there, where every worker keeps its metrics.
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def serve_log_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -78,6 +87,10 @@ def worker_app() -> Litestar:
 )
 def serve(host: str, port: int, workers: int, log_level: str, log_format: str) -> None:
     """Serve the questionnaire, the portal API and the admin pages."""
+    # Before anything imports prometheus_client: a directory inherited from the shell would
+    # mix another server's counts into ours. --workers N makes one of its own below.
+    for name in (METRICS_DIR_VARIABLE, METRICS_DIR_VARIABLE.lower()):  # and the old spelling
+        os.environ.pop(name, None)
     import uvicorn
 
     from questionnaires import QuestionnaireError
@@ -126,8 +139,6 @@ def serve(host: str, port: int, workers: int, log_level: str, log_format: str) -
             proxy_headers=True,
         )
     else:
-        from uvicorn.supervisors import Multiprocess
-
         config = uvicorn.Config(
             f"{__name__}:worker_app",
             factory=True,
@@ -138,8 +149,48 @@ def serve(host: str, port: int, workers: int, log_level: str, log_format: str) -
             log_level=LOG_LEVELS[log_level],
             proxy_headers=True,
         )
-        # What uvicorn.run does for several workers, with a listener of our own.
-        Multiprocess(config, sockets=[listening_socket(host, port)]).run()
+        # What uvicorn.run does for several workers, with a listener of our own; the
+        # workers keep their metrics in one directory, so any of them answers a scrape
+        # for all.
+        sockets = [listening_socket(host, port)]
+        with metrics_directory():
+            supervisor(config, sockets).run()
+
+
+@contextlib.contextmanager
+def metrics_directory() -> Iterator[Path]:
+    """A fresh private directory for the workers' metrics, named in the environment they
+    inherit, and removed with its files afterwards (they describe processes now gone)."""
+    path = Path(tempfile.mkdtemp(prefix="survey-metrics-"))  # mode 0700
+    os.environ[METRICS_DIR_VARIABLE] = str(path)
+    try:
+        yield path
+    finally:
+        os.environ.pop(METRICS_DIR_VARIABLE, None)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def supervisor(config: uvicorn.Config, sockets: list[socket.socket]) -> Multiprocess:
+    """uvicorn's supervisor of the workers, which also tells the metrics when a worker is
+    gone (died and replaced, or retired on SIGHUP or SIGTTOU)."""
+    from prometheus_client.multiprocess import mark_process_dead
+    from uvicorn.supervisors import Multiprocess
+
+    class Supervisor(Multiprocess):
+        def keep_subprocess_alive(self) -> None:
+            self._marking(super().keep_subprocess_alive)
+
+        def handle_signals(self) -> None:
+            self._marking(super().handle_signals)
+
+        def _marking(self, step: Callable[[], None]) -> None:
+            before = {process.pid for process in self.processes}
+            step()
+            for pid in before - {process.pid for process in self.processes}:
+                if pid is not None:  # its live gauges go; its counts stay in the sums
+                    mark_process_dead(pid)
+
+    return Supervisor(config, sockets=sockets)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from litestar.di import NamedDependency
+
+from survey_app.lib.metrics import WRITER_BATCH_SIZE, WRITER_COMMIT_SECONDS, WRITER_QUEUE_DEPTH
 
 log = logging.getLogger("survey.writer")
 
@@ -94,6 +97,7 @@ class GroupCommitWriter:
         """The job's result once its batch committed (or the error that stopped it)."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((job, future))
+        WRITER_QUEUE_DEPTH.inc()
         return await future
 
     async def _run(self) -> None:
@@ -109,7 +113,11 @@ class GroupCommitWriter:
                     stop = True
                     break
                 batch.append(more)
+            WRITER_QUEUE_DEPTH.dec(len(batch))
+            started = time.perf_counter()
             results = await self.store.commit([job for job, _ in batch])
+            WRITER_COMMIT_SECONDS.observe(time.perf_counter() - started)
+            WRITER_BATCH_SIZE.observe(len(batch))
             self.stats.count(len(batch))
             for (_, future), result in zip(batch, results, strict=True):
                 _settle(future, result)

@@ -42,6 +42,14 @@ def parse_networks(text: str) -> tuple[str, ...]:
     return tuple(networks)
 
 
+def named_networks(env: Mapping[str, str], variable: str) -> tuple[str, ...]:
+    """``parse_networks`` of ``variable``, whose name the error then starts with."""
+    try:
+        return parse_networks(env.get(variable, ""))
+    except ValueError as error:
+        raise ValueError(f"{variable}: {error}") from error
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service needs to start.
@@ -112,6 +120,10 @@ class Settings:
         (``SURVEY_READ_MAX_LAG_S``) or unreachable.
     read_check_s:
         How often the replica's lag is measured (``SURVEY_READ_CHECK_S``).
+    metrics_networks:
+        Client networks that may read ``/metrics`` without a key
+        (``SURVEY_METRICS_NETWORKS``, e.g. the Prometheus server's); an admin API key
+        may read it from anywhere.
     """
 
     database_url: str = f"sqlite:///{DEFAULT_VAR_DIR / DATABASE_FILE}"
@@ -148,6 +160,7 @@ class Settings:
     read_database_url: str | None = field(default=None, repr=False)
     read_max_lag_s: float = 30.0
     read_check_s: float = 5.0
+    metrics_networks: tuple[str, ...] = ()
 
     @property
     def https(self) -> bool:
@@ -197,6 +210,7 @@ class Settings:
             stats_pool=env.get("SURVEY_STATS_POOL") or cls.default("stats_pool"),
             stats_cache_mb=number("SURVEY_STATS_CACHE_MB", "stats_cache_mb"),
             hash_threads=number("SURVEY_HASH_THREADS", "hash_threads"),
+            metrics_networks=named_networks(env, "SURVEY_METRICS_NETWORKS"),
             **webhook_settings(env),
             **read_replica(env, database_url_from_env(env)),
         )

@@ -44,6 +44,7 @@ from survey_app.server.compression import GzipWhenAccepted
 from survey_app.server.errors import handled_exceptions
 from survey_app.server.headers import security_headers
 from survey_app.server.lifespan import lifespan
+from survey_app.server.metrics import metrics_controller, prometheus_config
 from survey_app.server.openapi import openapi_config
 from survey_app.server.rate_limits import STORE_NAME, rate_limit_store, rate_limits
 from survey_app.server.request_size import RequestLimits
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             health.livez,
             health.readyz,
+            metrics_controller(settings),
             citizen.ROUTER,
             invitations.create_invitation,
             definitions.get_questionnaire,
@@ -93,7 +95,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         compression_config=CompressionConfig(
             backend="gzip", minimum_size=512, middleware_class=GzipWhenAccepted
         ),
-        middleware=[RequestLimits, *rate_limits(settings, limits_store)],
+        # Request metrics innermost: what the limits refuse never reaches a route's series.
+        middleware=[
+            RequestLimits,
+            *rate_limits(settings, limits_store),
+            prometheus_config().middleware,
+        ],
         before_send=[security_headers],
         stores={STORE_NAME: limits_store},
         csrf_config=csrf_config(settings),
@@ -188,7 +195,7 @@ def template_config(catalogs: Catalogs) -> TemplateConfig:
 
 # Routes with no form and no state-changing method: on a GET, Litestar's CSRF middleware
 # builds a request, signs a fresh token and sets a cookie, half the cost of a /livez.
-NO_FORMS = ["^/livez$", "^/readyz$", "^/static/", "^/embed\\.js$", "^/q/"]
+NO_FORMS = ["^/livez$", "^/readyz$", "^/metrics$", "^/static/", "^/embed\\.js$", "^/q/"]
 
 
 def csrf_config(settings: Settings) -> CSRFConfig:

@@ -31,6 +31,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from survey_app.auth.apikeys import bearer_token, hash_key, plausible_key
 from survey_app.auth.throttle import STORE_NAME, address_id, client_ip, peer_address
+from survey_app.lib.metrics import RATE_LIMIT_REFUSALS
 from survey_app.lib.settings import Settings
 from survey_app.server.limit_store import Counter, LimitsStore, rate_limit_store
 
@@ -149,6 +150,7 @@ class Limits:
         window, elapsed_ms = divmod(self.clock_ms(), budget.window_ms)
         count = await self.counter.hit(budget.kind, ident, window, budget.window_ms)
         if count is not None and count > budget.limit:
+            RATE_LIMIT_REFUSALS.labels(budget.kind).inc()
             wait_s = str(math.ceil((budget.window_ms - elapsed_ms) / 1000))
             raise TooManyRequestsException(
                 detail=f"Rate limit exceeded: {budget.limit} requests per {budget.per}",

@@ -25,6 +25,7 @@ from survey_app.auth.staff import StaffMember
 from survey_app.db.replica import read_source
 from survey_app.db.version import data_version
 from survey_app.lib.i18n import request_locale
+from survey_app.lib.metrics import STATS_CACHE_HITS, STATS_CACHE_MISSES
 from survey_app.lib.settings import Settings, timezone_name
 from survey_app.lib.workers import CallerCap, Workers
 from survey_app.statistics.render import Rendered, compressed
@@ -55,9 +56,11 @@ class StatsCache:
         found = self._entries.get(key)
         if found is None:
             self.misses += 1
+            STATS_CACHE_MISSES.inc()
             return None
         self._entries.move_to_end(key)
         self.hits += 1
+        STATS_CACHE_HITS.inc()
         return found
 
     def put(self, key: Hashable, value: Rendered) -> None:

@@ -44,6 +44,7 @@ COMMENTS = {"portal": 403, "analyst_a": 200, "analyst_b": 200, "researcher": 403
 COMMENTS_OF_A = {**COMMENTS, "analyst_b": 403}
 COMMENTS_OF_B = {**COMMENTS, "analyst_a": 403}
 AUDIT = {"portal": 403, "analyst_a": 403, "analyst_b": 403, "researcher": 403, "admin": 200}
+METRICS = AUDIT  # operators' metrics: admin keys and sessions (and listed networks, not here)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 # Prefixes of the staff data surface. Any other /api/ route must be a portal route.
@@ -54,6 +55,7 @@ STAFF_PREFIXES = (
     "/api/v1/audit",
     "/dashboard",
     "/charts/",
+    "/metrics",
 )
 PORTAL_ROUTES = {
     "/api/v1/invitations",
@@ -158,6 +160,8 @@ MATRIX: list[Row] = [
     # B's reasons are withheld (complementary suppression beside TINY's six), so its
     # chart is 404 for everyone; A's in another language checks the access instead.
     _chart("reasons.svg", f"agency={A}&lang=id"),
+    # The body is searched like any other: no comment, reference or token in a label.
+    Row("/metrics", "/metrics", METRICS, "text/plain"),
 ]
 
 # (role, how): how the credentials travel; anonymous sends none.

@@ -297,6 +297,7 @@ def test_no_reference_comment_or_secret_in_exports_logs_or_error_pages(
         "/charts/agencies.svg",
         "/charts/reasons.svg?agency=MIC",
         "/dashboard?agency=MIC&lang=en",
+        "/metrics",  # after citizens' and portals' requests: no token or reference in a label
         # Last: the audit log then holds the reads above (who, filters), and no key or secret.
         *(f"/api/v1/audit?format={fmt}" for fmt in ("json", "csv", "xlsx")),
     ]

@@ -73,6 +73,7 @@ def test_staff_and_portal_routes_are_guarded(app):
         "/api/v1/audit",
         "/dashboard",
         "/charts/{name:str}",
+        "/metrics",
     ):
         assert path in guarded, path
 
