@@ -39,6 +39,8 @@ import asyncpg
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 
+from survey_app.lib import metrics
+
 T = TypeVar("T")
 
 REPLICA = "replica"
@@ -232,6 +234,8 @@ class Replica:
             return False
         if choice.database is None:
             choice.database = REPLICA if self.healthy else PRIMARY
+            if not self.healthy:
+                metrics.read_fell_back()
         return choice.database == REPLICA
 
     def failed(self, error: BaseException) -> None:
@@ -240,6 +244,7 @@ class Replica:
         choice = _CHOICE.get()
         if choice is not None:
             choice.database = PRIMARY
+            metrics.read_fell_back()
         if isinstance(error, DOWN_ERRORS):
             self._become(False, UNREACHABLE, f"a read failed ({type(error).__name__})")
 
@@ -289,6 +294,7 @@ class Replica:
 
     def _become(self, healthy: bool, state: str, detail: str) -> None:
         """Record the state; log and count a change of the database reads go to."""
+        metrics.replica_lag(REPLICA, float("nan") if self.lag_s is None else self.lag_s)
         changed = healthy != self.healthy or (not healthy and state != self.state)
         if healthy and not self.healthy:
             again = "" if self.state == UNCHECKED else " again"

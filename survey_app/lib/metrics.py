@@ -66,7 +66,8 @@ REPLICA_LAG = Gauge(
 )
 PRIMARY_FALLBACKS = Counter(
     "survey_read_primary_fallbacks",
-    "Reads meant for a replica that the primary served instead (replica lagging or down).",
+    "Requests whose reads were meant for a replica and went to the primary instead "
+    "(replica lagging, down, or failing mid-request).",
 )
 WEBHOOK_BACKLOG = Gauge(
     "survey_webhook_backlog_events",
@@ -85,7 +86,7 @@ def replica_lag(replica: str, seconds: float) -> None:
 
 
 def read_fell_back() -> None:
-    """One read meant for a replica was served by the primary."""
+    """One request whose reads were meant for a replica reads the primary."""
     PRIMARY_FALLBACKS.inc()
 
 

@@ -32,6 +32,7 @@ from piccolo.engine.sqlite import SQLiteEngine
 from piccolo.querystring import QueryString
 
 from survey_app.db.engine import write_transaction
+from survey_app.lib import metrics
 from survey_app.lib.clock import utcnow
 from survey_app.lib.settings import Settings
 from survey_app.webhooks import signing
@@ -42,6 +43,8 @@ USER_AGENT = "citizen-survey-webhooks/1"
 ERROR_LENGTH = 255  # webhook_attempt.error
 GRACE_SECONDS = 5.0  # how long a stopping process lets its posts in flight finish
 
+BACKLOG = "SELECT count(*) AS n FROM webhook_delivery WHERE status IN ('pending', 'paused')"
+BACKLOG_EVERY_POLLS = 10  # how often each process counts the backlog for /metrics
 DUE = "SELECT id FROM webhook_delivery WHERE status = 'pending' AND next_attempt_at <= {} LIMIT 1"
 _CANDIDATES = (
     "SELECT d.id FROM webhook_delivery d JOIN webhook_endpoint e ON e.id = d.endpoint "
@@ -175,7 +178,12 @@ class DeliveryLoop:
             follow_redirects=False, timeout=self.timing.timeout, headers={"user-agent": USER_AGENT}
         ) as client:
             try:
+                every = BACKLOG_EVERY_POLLS * self.timing.poll
+                counted_at = -every
                 while not self._stopping.is_set():
+                    if time.monotonic() - counted_at >= every:
+                        counted_at = time.monotonic()
+                        await self._count_backlog()
                     free = self.timing.concurrency - len(self._inflight)
                     for claimed in await self._claim(free) if free > 0 else []:
                         task = asyncio.create_task(self._deliver(client, claimed))
@@ -200,6 +208,14 @@ class DeliveryLoop:
         """``sql`` (``{}`` placeholders) on this loop's own engine, whatever the tables are
         bound to: in a test process several apps may come and go."""
         return await self.engine.run_querystring(QueryString(sql, *args)) or []
+
+    async def _count_backlog(self) -> None:
+        try:
+            rows = await self._sql(BACKLOG)
+        except Exception as error:  # the database is away: the claim will say so too
+            log.debug("webhook backlog not counted: %s", type(error).__name__)
+            return
+        metrics.webhook_backlog(int(rows[0]["n"]))
 
     async def _claim(self, limit: int) -> list[Claimed]:
         try:
@@ -267,6 +283,8 @@ class DeliveryLoop:
             # From the attempt's start, so the recorded delays are the planned ones exactly.
             retry_at = attempted_at + dt.timedelta(seconds=self.timing.delay(failures))
         error = outcome.error[:ERROR_LENGTH]
+        if not outcome.ok:
+            metrics.webhook_delivery_failed()
         async with write_transaction(self.engine):
             if outcome.ok:
                 await self._sql(DELIVERED, now, outcome.status, claimed.delivery)

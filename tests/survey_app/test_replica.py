@@ -24,6 +24,7 @@ import asyncpg
 import httpx
 import pytest
 from piccolo.engine.postgres import PostgresEngine
+from prometheus_client.parser import text_string_to_metric_families
 
 from survey_app.db.engine import attach_replica, engine_from_url
 from survey_app.db.replica import Lag, ReplicaStatus, read_source, reads_from_replica
@@ -145,6 +146,17 @@ class Client:
 
     def __exit__(self, *_: object) -> None:
         self.http.close()
+
+    def metrics(self) -> dict[str, float]:
+        """``/metrics`` as the admin's Prometheus reads it: each sample's value by name."""
+        auth = {"Authorization": f"Bearer {self.pair.admin}"}
+        answer = self.http.get(f"{self.url}/metrics", headers=auth)
+        assert answer.status_code == 200, answer.text
+        return {
+            sample.name: sample.value
+            for family in text_string_to_metric_families(answer.text)
+            for sample in family.samples
+        }
 
     def ready(self) -> dict[str, Any]:
         answer = self.http.get(f"{self.url}/readyz")
@@ -342,6 +354,7 @@ def test_standby_stopped_under_load_moves_reads_to_the_primary_and_back(
     server, client = served
     on_replica(client)
     fallbacks = client.ready()["fallbacks"]
+    fell_back = client.metrics().get("survey_read_primary_fallbacks_total", 0.0)
     with Load(server.url, pair) as load:
         wait_until(lambda: load.statuses[("statistics", 200)] >= 10, 30, "statistics read")
         pair.standby.stop()
@@ -351,6 +364,8 @@ def test_standby_stopped_under_load_moves_reads_to_the_primary_and_back(
         wait_until(
             lambda: load.statuses[("statistics", 200)] >= seen_down + 10, 30, "reads while down"
         )
+        # The operator's view: the requests the primary answered in the replica's place.
+        assert client.metrics()["survey_read_primary_fallbacks_total"] >= fell_back + 10
         pair.standby.start()
         wait_until(lambda: client.ready()["reads"] == "replica", 30, "reads on the replica again")
         seen_up = load.statuses[("statistics", 200)]
@@ -361,6 +376,8 @@ def test_standby_stopped_under_load_moves_reads_to_the_primary_and_back(
     assert load.answered > 0
     assert (down["status"], down["replica"], down["fallback"]) == ("ok", "unreachable", True)
     assert client.ready()["fallbacks"] > fallbacks
+    lag = client.metrics()["survey_replica_lag_seconds"]
+    assert 0 <= lag <= float(CHECK_S) * 10, lag
     # The replica serves the statistics again: pause it and they stop moving.
     on_replica(client)
     before = stored(pair)
