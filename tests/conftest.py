@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -91,18 +92,29 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[s
         migrate(url, var_dir)
         yield url
         return
+    with new_postgres_database() as url:
+        migrate(url, var_dir)
+        yield url
+
+
+def require_postgres() -> None:
+    """Skip when the test server does not answer; under CI=true, fail instead."""
     problem = postgres_problem()
     if problem:
         message = f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL} ({problem})"
         if IN_CI:
             pytest.fail(message + "; under CI=true PostgreSQL tests must run")
         pytest.skip(message + "; PostgreSQL tests skipped")
-    name = f"survey_test_{secrets.token_hex(4)}"
+
+
+@contextmanager
+def new_postgres_database(prefix: str = "survey_test") -> Iterator[str]:
+    """An empty database of the caller's own on the test server (its URL), dropped after."""
+    require_postgres()
+    name = f"{prefix}_{secrets.token_hex(4)}"
     run_async(_admin(f'CREATE DATABASE "{name}"'))
     try:
-        url = with_database(POSTGRES_ADMIN_URL, name)
-        migrate(url, var_dir)
-        yield url
+        yield with_database(POSTGRES_ADMIN_URL, name)
     finally:
         run_async(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 

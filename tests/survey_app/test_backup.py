@@ -27,11 +27,10 @@ from survey_app.db.backup import backup
 from survey_app.db.backup.postgres import libpq_target
 from survey_app.db.engine import sqlite_path
 from tests.conftest import (
-    IN_CI,
     POSTGRES_ADMIN_URL,
     _admin,
     migrate,
-    postgres_problem,
+    require_postgres,
     run_async,
     survey_command,
     with_database,
@@ -89,12 +88,7 @@ class Source:
 def source(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Source]:
     engine = "sqlite" if request.param == "sqlite" else "postgresql"
     if engine == "postgresql":
-        problem = postgres_problem()
-        if problem:
-            message = f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL} ({problem})"
-            if IN_CI:
-                pytest.fail(message + "; under CI=true PostgreSQL tests must run")
-            pytest.skip(message + "; PostgreSQL tests skipped")
+        require_postgres()
     databases = Databases(engine, tmp_path_factory.mktemp(f"backup-{engine}"))
     try:
         url = databases.new()

@@ -43,15 +43,11 @@ from survey_app.server.app import create_app
 from survey_app.webhooks import endpoints
 from survey_app.webhooks.endpoints import EndpointError
 from tests.conftest import (
-    IN_CI,
-    POSTGRES_ADMIN_URL,
     REPO,
-    _admin,
     migrate,
-    postgres_problem,
+    new_postgres_database,
     run_async,
     survey_command,
-    with_database,
 )
 from tests.survey_app.conftest import TEST_SECRET, Portal, invite, make_portal
 from tests.survey_app.processes import free_port, portal_key, server_process
@@ -195,25 +191,9 @@ def hooks_env(request, tmp_path_factory) -> Iterator[dict[str, str]]:
         migrate(url, var_dir)
         yield {**env, "DATABASE_URL": url}
         return
-    name = create_postgres_database()
-    try:
-        url = with_database(POSTGRES_ADMIN_URL, name)
+    with new_postgres_database("survey_hooks") as url:
         migrate(url, var_dir)
         yield {**env, "DATABASE_URL": url}
-    finally:
-        run_async(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def create_postgres_database() -> str:
-    problem = postgres_problem()
-    if problem:
-        message = f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL} ({problem})"
-        if IN_CI:
-            pytest.fail(message + "; under CI=true PostgreSQL tests must run")
-        pytest.skip(message + "; PostgreSQL tests skipped")
-    name = f"survey_hooks_{secrets.token_hex(4)}"
-    run_async(_admin(f'CREATE DATABASE "{name}"'))
-    return name
 
 
 @dataclass
@@ -424,8 +404,12 @@ def test_failures_back_off_disable_the_endpoint_and_enable_then_replay_deliver(h
     hooks.run(endpoints.set_enabled(endpoint, True))  # what `survey webhook enable` does
     wait_until(lambda: len(receiver.delivered()) == 2, "both events delivered after enable")
     assert len(receiver.seen()) == seen_while_disabled + 2
+    # The receiver answered; the server records each delivery once the answer is in.
+    wait_until(
+        lambda: {d["status"] for d in deliveries(hooks, endpoint)} == {"delivered"},
+        "both deliveries recorded",
+    )
     assert endpoint_state(hooks, endpoint)["consecutive_failures"] == 0
-    assert {d["status"] for d in deliveries(hooks, endpoint)} == {"delivered"}
     wait_until(lambda: metric("survey_webhook_backlog_events") == 0, "the backlog emptied")
 
     # Replay: the same events again, with their original ids, each signed afresh.
@@ -599,8 +583,11 @@ def test_a_server_killed_mid_delivery_posts_the_same_message_again(tmp_path, rec
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_two_workers_post_each_event_once(tmp_path, receiver):
-    name = create_postgres_database()
-    url = with_database(POSTGRES_ADMIN_URL, name)
+    with new_postgres_database("survey_hooks") as url:
+        two_workers_post_each_event_once(tmp_path, receiver, url)
+
+
+def two_workers_post_each_event_once(tmp_path, receiver, url: str) -> None:
     process = None
     try:
         var_dir = tmp_path / "var"
@@ -637,7 +624,6 @@ def test_two_workers_post_each_event_once(tmp_path, receiver):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=30)
-        run_async(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def ready(base: str) -> bool:

@@ -27,12 +27,9 @@ import pytest
 import redis
 
 from tests.conftest import (
-    IN_CI,
-    POSTGRES_ADMIN_URL,
     migrate,
-    postgres_problem,
+    new_postgres_database,
     run_async,
-    with_database,
 )
 from tests.survey_app.conftest import TEST_SECRET
 from tests.survey_app.processes import portal_key, server_process
@@ -169,28 +166,9 @@ def workers(supervisor: int, count: int | None = None) -> set[int] | None:
 @pytest.fixture
 def postgres_url(tmp_path: Path) -> Iterator[str]:
     """A migrated PostgreSQL database of this test's own."""
-    problem = postgres_problem()
-    if problem:
-        message = f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL} ({problem})"
-        if IN_CI:
-            pytest.fail(message + "; under CI=true PostgreSQL tests must run")
-        pytest.skip(message + "; PostgreSQL tests skipped")
-    name = f"survey_test_kill_{secrets.token_hex(4)}"
-    run_async(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        url = with_database(POSTGRES_ADMIN_URL, name)
+    with new_postgres_database("survey_test_kill") as url:
         migrate(url, tmp_path)
         yield url
-    finally:
-        run_async(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def admin(sql: str) -> None:
-    connection = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=10)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
 
 
 async def stored(url: str) -> dict[str, Any]:
