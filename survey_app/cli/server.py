@@ -128,6 +128,11 @@ def serve(host: str, port: int, workers: int, log_level: str, log_format: str) -
     except RuntimeError as error:
         raise click.ClickException(f"cannot start: {error}") from error
     click.echo(f"Database: {describe(settings.database_url)}")
+    if settings.read_database_url:
+        click.echo(
+            f"Statistics read from: {describe(settings.read_database_url)} "
+            f"(the primary while it lags more than {settings.read_max_lag_s:g} s or is down)"
+        )
     click.echo(f"Serving on http://{host}:{port}/  (admin: http://{host}:{port}/admin/)")
     if workers == 1:
         uvicorn.run(

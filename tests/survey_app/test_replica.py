@@ -391,6 +391,9 @@ def test_standby_stopped_under_load_moves_reads_to_the_primary_and_back(
     log = server.output()
     assert "Traceback" not in log
     assert "unhandled error" not in log
+    # The start-up banner names the replica, without its password.
+    assert "Statistics read from: postgresql://postgres:***@127.0.0.1:" in log
+    assert REPLICA_PASSWORD not in log
 
 
 COUNT = 'SELECT count(*) AS n FROM "response"'
