@@ -273,7 +273,8 @@ async def _reset_answers(url: str, pool: int) -> bool:
     connection = await asyncpg.connect(url)
     try:
         beyond = await connection.fetchval("SELECT coalesce(max(invitation), 0) FROM response")
-        await connection.execute("TRUNCATE response, response_reason, comment")
+        # CASCADE: the webhook outbox (empty here: no endpoint) refers to the responses.
+        await connection.execute("TRUNCATE response, response_reason, comment CASCADE")
         await connection.execute(
             "UPDATE invitation SET answered_at = NULL WHERE answered_at IS NOT NULL"
         )
