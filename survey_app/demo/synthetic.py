@@ -101,6 +101,9 @@ async def synthesize(
     millions of responses; the same seed gives the same responses and
     invitations (tokens and transaction keys aside, which are random).
     """
+    # In the order the services were added: PostgreSQL returns a table's rows in no fixed
+    # order (after deletes, in whatever order its pages hold them), and the same seed must
+    # give the same responses.
     rows = await Service.select(
         Service.id,
         Service.code,
@@ -108,7 +111,7 @@ async def synthesize(
         Service.agency.code.as_alias("agency"),
         Service.questionnaire_id,
         Service.agency.questionnaire_id.as_alias("agency_questionnaire"),
-    )
+    ).order_by(Service.id)
     if not rows:
         raise ValueError("no services: load the demo agencies and services first")
     services = ServiceTable.of(rows)
