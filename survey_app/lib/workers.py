@@ -14,6 +14,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -33,6 +34,8 @@ HASH_THREADS = 2
 RUNNING_PER_CALLER = 2
 WAITING_PER_CALLER = 4
 RETRY_AFTER_BUSY_S = "2"
+WARM_UP_ROUNDS = 5
+WARM_UP_HOLD_S = 0.05
 
 
 class Workers:
@@ -63,11 +66,23 @@ class Workers:
         self._pool = ProcessPoolExecutor(
             max_workers=self.size, mp_context=context, initializer=exit_with_the_server
         )
+        self._warming = asyncio.ensure_future(self._warm_up(self._pool))
+
+    async def _warm_up(self, pool: Executor) -> None:
+        """Start every worker now. The pool starts a worker on submit only when none is
+        idle, so a warm-up task that ends before the next submit (a busy machine may
+        deschedule the loop between two) would leave the pool one worker short: each task
+        holds its worker a moment, and a round that still met fewer is repeated."""
         loop = asyncio.get_running_loop()
-        self._warming = asyncio.gather(
-            *(loop.run_in_executor(self._pool, os.getpid) for _ in range(self.size)),
-            return_exceptions=True,
-        )
+        for _ in range(WARM_UP_ROUNDS):
+            try:
+                met = await asyncio.gather(
+                    *(loop.run_in_executor(pool, _hold_a_moment) for _ in range(self.size))
+                )
+            except Exception:  # a pool broken or shut down meanwhile: nothing to warm
+                return
+            if len(set(met)) >= self.size:
+                return
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in a worker (``fn`` and its arguments are pickled), or inline."""
@@ -96,6 +111,11 @@ class Workers:
         await asyncio.get_running_loop().run_in_executor(
             None, partial(pool.shutdown, wait=True, cancel_futures=True)
         )
+
+
+def _hold_a_moment() -> int:
+    time.sleep(WARM_UP_HOLD_S)
+    return os.getpid()
 
 
 def exit_with_the_server() -> None:

@@ -15,6 +15,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -143,13 +144,13 @@ def held(live) -> Held:
     return live.run(make())
 
 
-def until(condition: Callable[[], bool]) -> None:
+def until(condition: Callable[[], bool], explain: Callable[[], str] = str) -> None:
     """Wait for the server to reach a state (a bound on the wait, not a timing assertion)."""
     for _ in range(3000):
         if condition():
             return
         threading.Event().wait(0.02)
-    raise AssertionError("the server never reached the expected state")
+    raise AssertionError(f"the server never reached the expected state {explain()}")
 
 
 def inflight(live, caller) -> int:
@@ -281,11 +282,29 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def all_workers_started(server: int, log: Path) -> None:
+    """The resource tracker, the forkserver and its two workers, started in the background."""
+
+    def explain() -> str:
+        found = {pid: command(pid) for pid in descendants(server)}
+        return f"(processes under the server: {found}; its log ends:\n{log.read_text()[-3000:]})"
+
+    until(lambda: len(descendants(server)) >= 4, explain)
+
+
+def command(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return cmdline.read().replace(b"\0", b" ").decode(errors="replace")[:160]
+    except OSError:
+        return "?"
+
+
 def test_survey_serve_starts_its_workers_and_leaves_none_behind(database_url, tmp_path):
     env = {"DATABASE_URL": database_url, "SURVEY_VAR_DIR": str(tmp_path), "SURVEY_SECRET": "t"}
     with server_process(env, tmp_path / "serve.log") as served:
         # The resource tracker, the forkserver and its two workers, started in the background.
-        until(lambda: len(descendants(served.process.pid)) >= 4)
+        all_workers_started(served.process.pid, tmp_path / "serve.log")
         below = descendants(served.process.pid)
     assert served.process.returncode is not None
     until(lambda: all(dead(pid) for pid in below))
@@ -295,7 +314,7 @@ def test_a_killed_server_leaves_no_worker_behind(database_url, tmp_path):
     """SIGKILL runs no shutdown: the workers must notice their server is gone by themselves."""
     env = {"DATABASE_URL": database_url, "SURVEY_VAR_DIR": str(tmp_path), "SURVEY_SECRET": "t"}
     with server_process(env, tmp_path / "serve.log") as served:
-        until(lambda: len(descendants(served.process.pid)) >= 4)
+        all_workers_started(served.process.pid, tmp_path / "serve.log")
         below = descendants(served.process.pid)
         served.kill()
     until(lambda: all(dead(pid) for pid in below))
