@@ -1,6 +1,6 @@
-"""Data past its retention period: ``survey purge comments --older-than 180d`` (free text)
-and ``survey purge audit`` (audit-log entries older than ``SURVEY_AUDIT_DAYS``, 400 days by
-default)."""
+"""Data past its retention period: ``survey purge comments --older-than 180d`` (free text),
+``survey purge audit`` (audit-log entries older than ``SURVEY_AUDIT_DAYS``, 400 days by
+default) and ``survey purge webhooks`` (delivered webhook events, 90 days by default)."""
 
 from __future__ import annotations
 
@@ -78,3 +78,33 @@ def audit(older_than: str | None, dry_run: bool) -> None:
     count, cutoff = run_with_database(work)
     verb = "Would delete" if dry_run else "Deleted"
     click.echo(f"{verb} {count} audit entry(ies) recorded before {cutoff:%Y-%m-%d %H:%M} UTC.")
+
+
+@purge.command()
+@click.option(
+    "--older-than", "older_than", default="90d", show_default=True, help="Age, e.g. 30d or 13w."
+)
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
+def webhooks(older_than: str, dry_run: bool) -> None:
+    """Delete webhook events delivered and older than the given age, with their attempts.
+
+    Events still waiting for an endpoint (pending, or paused while it is disabled) are kept
+    whatever their age. A purged event can no longer be replayed.
+    """
+    from survey_app.webhooks import endpoints
+
+    age = parse_age(older_than)
+
+    async def work(_: Settings) -> tuple[int, dt.datetime]:
+        counted = await endpoints.purge(age, dry_run=True)
+        if dry_run or not counted[0]:
+            return counted
+        stderr = click.get_text_stream("stderr")
+        with click.progressbar(length=counted[0], label="Deleting", file=stderr) as bar:
+            return await endpoints.purge(age, dry_run=False, progress=bar.update)
+
+    count, cutoff = run_with_database(work)
+    verb = "Would delete" if dry_run else "Deleted"
+    click.echo(
+        f"{verb} {count} delivered webhook event(s) created before {cutoff:%Y-%m-%d %H:%M} UTC."
+    )

@@ -1,4 +1,5 @@
-"""What the ``survey webhook`` commands do: register, list, enable, disable, replay, inspect.
+"""What the ``survey webhook`` commands do: register, list, enable, disable, replay, inspect;
+and ``survey purge webhooks``.
 
 Listings never include a secret: it is shown once, by ``add``.
 """
@@ -6,12 +7,13 @@ Listings never include a secret: it is shown once, by ``add``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from survey_app.db.engine import write_transaction
-from survey_app.db.tables import Agency, WebhookDelivery, WebhookEndpoint
+from survey_app.db.tables import Agency, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from survey_app.lib.clock import utcnow
 from survey_app.webhooks.outbox import EVENT_TYPES, parse_events
 from survey_app.webhooks.signing import new_secret
@@ -193,3 +195,37 @@ async def remove(endpoint: int) -> None:
     if not await _exists(endpoint):
         raise EndpointError(f"no webhook endpoint {endpoint}")
     await WebhookEndpoint.delete().where(WebhookEndpoint.id == endpoint)
+
+
+# Events delivered to every endpoint that had them queued (or to none left): nothing waits
+# for them, and only a replay would read them again.
+COUNT_SETTLED = (
+    "SELECT count(*) AS n FROM webhook_event ev WHERE ev.created_at < {} AND NOT EXISTS "
+    "(SELECT 1 FROM webhook_delivery d WHERE d.event = ev.id AND d.status <> 'delivered')"
+)
+PURGE_SETTLED = (
+    "DELETE FROM webhook_event WHERE id IN (SELECT ev.id FROM webhook_event ev "
+    "WHERE ev.created_at < {} AND NOT EXISTS (SELECT 1 FROM webhook_delivery d "
+    "WHERE d.event = ev.id AND d.status <> 'delivered') ORDER BY ev.id LIMIT {}) RETURNING id"
+)
+PURGE_BATCH = 5000
+
+
+async def purge(
+    age: dt.timedelta, dry_run: bool, progress: Callable[[int], None] = lambda _: None
+) -> tuple[int, dt.datetime]:
+    """Delete events older than ``age`` once delivered, with their deliveries and attempts
+    (foreign keys cascade); events still pending or paused stay whatever their age. Batches
+    of ``PURGE_BATCH`` in their own transactions, so answers keep committing meanwhile."""
+    cutoff = utcnow() - age
+    if dry_run:
+        rows = await WebhookEvent.raw(COUNT_SETTLED, cutoff)
+        return rows[0]["n"], cutoff
+    deleted = 0
+    while True:
+        async with write_transaction(WebhookEvent._meta.db):
+            gone = await WebhookEvent.raw(PURGE_SETTLED, cutoff, PURGE_BATCH)
+        deleted += len(gone)
+        progress(len(gone))
+        if len(gone) < PURGE_BATCH:
+            return deleted, cutoff

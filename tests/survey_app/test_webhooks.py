@@ -504,6 +504,43 @@ def test_refusals_say_what_is_wrong(hooks):
     assert "no webhook endpoint 999999" in done.stderr
 
 
+def test_purge_deletes_old_delivered_events_and_keeps_what_still_waits(hooks, receiver):
+    portal = new_portal(hooks)
+    endpoint, _ = hooks.add_endpoint(portal.agency, receiver.url, "--events", "response.created")
+    for ref in ("P-1", "P-2", "P-3"):
+        answer(hooks, portal, ref, {"overall": 4})
+    wait_until(
+        lambda: [d["status"] for d in deliveries(hooks, endpoint)] == ["delivered"] * 3,
+        "three deliveries recorded",
+    )
+    hooks.run(endpoints.set_enabled(endpoint, False))
+    answer(hooks, portal, "P-4", {"overall": 2})  # waits, paused, for the endpoint
+    wait_until(lambda: len(deliveries(hooks, endpoint)) == 4, "the fourth event queued")
+    ids = [e["msg_id"] for e in deliveries(hooks, endpoint)]
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(days=91)
+    for msg_id in (ids[0], ids[1], ids[3]):  # P-3 stays recent
+        hooks.sql("UPDATE webhook_event SET created_at = {} WHERE msg_id = {}", old, msg_id)
+    assert attempts_of(hooks, endpoint)
+
+    dry = survey_command("purge", "webhooks", "--dry-run", env=hooks.env)
+    assert dry.returncode == 0, dry.stderr
+    assert "Would delete 2 delivered webhook event(s)" in dry.stdout
+    assert len(deliveries(hooks, endpoint)) == 4
+    done = survey_command("purge", "webhooks", "--older-than", "13w", env=hooks.env)
+    assert done.returncode == 0, done.stderr
+    assert "Deleted 2 delivered webhook event(s)" in done.stdout
+    left = deliveries(hooks, endpoint)
+    assert [(d["msg_id"], d["status"]) for d in left] == [(ids[2], "delivered"), (ids[3], "paused")]
+    assert {e["msg_id"] for e in events_of(hooks, portal.agency)} == {ids[2], ids[3]}
+    # The purged events' attempts went with them; the recent one's are still there.
+    assert len(attempts_of(hooks, endpoint)) == 1
+    again = survey_command("purge", "webhooks", env=hooks.env)
+    assert "Deleted 0 delivered webhook event(s)" in again.stdout
+    bad = survey_command("purge", "webhooks", "--older-than", "3 months", env=hooks.env)
+    assert bad.returncode == 2
+    assert "use a number of days or weeks" in bad.stderr
+
+
 # ------------------------------------------------------------------- real server processes
 
 
