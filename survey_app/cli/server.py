@@ -127,13 +127,16 @@ def serve(host: str, port: int, workers: int, log_level: str, log_format: str) -
         ) from error
     except RuntimeError as error:
         raise click.ClickException(f"cannot start: {error}") from error
-    click.echo(f"Database: {describe(settings.database_url)}")
+    # On a terminal, lines for a person; with JSON logs, records like every other line, so
+    # that a log shipper reading the output never meets a line it cannot parse.
+    say = logging.getLogger("survey").info if log_format == "json" else click.echo
+    say(f"Database: {describe(settings.database_url)}")
     if settings.read_database_url:
-        click.echo(
+        say(
             f"Statistics read from: {describe(settings.read_database_url)} "
             f"(the primary while it lags more than {settings.read_max_lag_s:g} s or is down)"
         )
-    click.echo(f"Serving on http://{host}:{port}/  (admin: http://{host}:{port}/admin/)")
+    say(f"Serving on http://{host}:{port}/  (admin: http://{host}:{port}/admin/)")
     if workers == 1:
         uvicorn.run(
             app,

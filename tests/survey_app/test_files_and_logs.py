@@ -181,11 +181,15 @@ def test_existing_loose_files_are_made_private(tmp_path: Path, loose_umask):
 
 
 def json_records(output: str) -> list[dict]:
-    """Every line of the output is a JSON record, but for the banners `survey serve` prints."""
-    records = []
-    for line in output.splitlines():
-        if line.strip() and not line.startswith(BANNERS):
-            records.append(json.loads(line))  # a plain line here fails the test
+    """Every line of the output is a JSON record (a plain line fails the test)."""
+    return [json.loads(line) for line in output.splitlines() if line.strip()]
+
+
+def served_records(output: str) -> list[dict]:
+    """The records of `survey serve`, whose banners are records too."""
+    records = json_records(output)
+    banners = [r["message"] for r in records if r["logger"] == "survey"]
+    assert [b for b in banners if b.startswith(BANNERS)], "no banner among the records"
     return records
 
 
@@ -217,7 +221,7 @@ def test_serve_logs_no_invitation_token(database_url, log_format, tmp_path: Path
         assert f'"GET /livez?token={MARKER} HTTP/1.1" 200' in output
         assert "DEBUG - " in output  # debug lines of the root logger were written
         return
-    records = json_records(output)
+    records = served_records(output)
     access = {r["path"]: r["status"] for r in records if r["logger"] == "uvicorn.access"}
     assert access[f"/s/{MARKER}?lang=vi"] == 200
     assert access[f"/s/{MARKER}/thanks?lang=vi"] == 303
@@ -253,7 +257,7 @@ def test_workers_log_json_without_tokens(tmp_path: Path):
             assert httpx.get(f"{base}/s/{token}?lang=vi").status_code == 200
     output = (tmp_path / "server.log").read_text()
     assert not [token for token in tokens if token in output]
-    records = json_records(output)
+    records = served_records(output)
     paths = [r["path"] for r in records if r["logger"] == "uvicorn.access"]
     assert paths.count(f"/s/{MARKER}?lang=vi") == len(tokens)
     assert any(r["level"] == "DEBUG" and r["logger"] != "uvicorn.error" for r in records)
