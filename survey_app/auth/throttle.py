@@ -44,6 +44,7 @@ from litestar.stores.base import Store
 from litestar.types import Scope
 
 from survey_app.lib.i18n import Catalogs
+from survey_app.lib.metrics import RATE_LIMIT_REFUSALS
 
 # The name under which the app registers its rate-limit store (``server.rate_limits``).
 STORE_NAME = "rate_limit"
@@ -139,6 +140,7 @@ class LoginThrottle:
             counts = {key: await self._read(key, now) for key in attempt.keys}
             blocked = [until for count, until in counts.values() if count >= MAX_FAILURES]
             if blocked:
+                RATE_LIMIT_REFUSALS.labels("login").inc()
                 return max(1, math.ceil(max(blocked) - now))
             for key, (count, until) in counts.items():
                 await self._write(key, count + 1, until, now)

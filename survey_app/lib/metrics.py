@@ -46,8 +46,9 @@ WRITER_QUEUE_DEPTH = Gauge(
 )
 RATE_LIMIT_REFUSALS = Counter(
     "survey_rate_limit_refusals",
-    "Requests refused with 429 by a rate limit; limit is citizen (per address, /s/) "
-    "or api (per key or address, /api/).",
+    "Requests refused with 429 by a limit: citizen (per address, /s/), api (per key or "
+    "address, /api/), login (failed logins per account and address), statistics (heavy "
+    "requests running and waiting per caller).",
     ["limit"],
 )
 STATS_CACHE_HITS = Counter(

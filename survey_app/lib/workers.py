@@ -170,6 +170,11 @@ class CallerCap:
     @asynccontextmanager
     async def slot(self, caller: Hashable) -> AsyncIterator[None]:
         if self._inflight[caller] >= self.running + self.waiting:
+            # Imported here: the pool's processes import this module too, and would
+            # otherwise make metrics files of their own in a multiprocess directory.
+            from survey_app.lib.metrics import RATE_LIMIT_REFUSALS
+
+            RATE_LIMIT_REFUSALS.labels("statistics").inc()
             raise TooManyRequestsException(
                 detail=f"Too many statistics requests at once from this caller: at most "
                 f"{self.running} are computed and {self.waiting} wait; retry shortly",

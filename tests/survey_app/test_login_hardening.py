@@ -22,6 +22,7 @@ import httpx
 import pytest
 from piccolo.apps.user.tables import BaseUser
 from piccolo_api.session_auth.tables import SessionsBase
+from prometheus_client import REGISTRY
 
 from survey_app.auth import staff
 from survey_app.auth.throttle import MAX_FAILURES, WINDOW_S, wait_message
@@ -106,9 +107,15 @@ def without_csrf(text: str) -> str:
     return re.sub(r'name="_csrf_token" value="[^"]+"', "", text)
 
 
+def refusals(limit: str) -> float:
+    """What an operator's Prometheus sees (the test server shares this process's registry)."""
+    return REGISTRY.get_sample_value("survey_rate_limit_refusals_total", {"limit": limit}) or 0.0
+
+
 def test_failed_logins_from_one_address_are_throttled(http, live, admin_user):
     username, _ = admin_user
     ip, elsewhere = address(), address()
+    refused_before = refusals("login")
     # Five names (one real, four unknown) tried from one address: refused one by one...
     names = [username] + [name("nobody") for _ in range(MAX_FAILURES - 1)]
     assert [login(http, n, "wrong", ip).status_code for n in names] == [400] * MAX_FAILURES
@@ -128,6 +135,7 @@ def test_failed_logins_from_one_address_are_throttled(http, live, admin_user):
     # Another address is not affected, and its success resets nothing here.
     assert login(http, username, PASSWORD, elsewhere).status_code == 303
     assert login(http, username, PASSWORD, ip).status_code == 429
+    assert refusals("login") - refused_before == 3
 
 
 @pytest.mark.parametrize("exists", [True, False], ids=["existing-name", "unknown-name"])

@@ -36,6 +36,7 @@ from tests.survey_app.test_login_hardening import (
     admin_login,
     login,
     name,
+    refusals,
 )
 
 TREND = "/api/v1/stats/trend"
@@ -174,8 +175,10 @@ def test_one_caller_gets_429_past_its_cap_and_another_is_still_served(live, seed
         try:
             waiting = [pool.submit(ask, mine, n) for n in range(allowed)]
             until(lambda: inflight(live, ("key", own_id)) == allowed)
+            refused_before = refusals("statistics")
             refused = ask(mine, allowed)
             assert refused.status_code == 429
+            assert refusals("statistics") - refused_before == 1
             assert refused.headers["retry-after"] == "2"
             body = refused.json()
             assert body["status_code"] == 429
