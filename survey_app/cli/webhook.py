@@ -14,13 +14,13 @@ from survey_app.lib.settings import Settings, local_zone
 T = TypeVar("T")
 
 
-def endpoint_call(work: Callable[[], Awaitable[T]]) -> T:
+def endpoint_call(work: Callable[[Settings], Awaitable[T]]) -> T:
     """Run an endpoint operation, turning its refusals into a one-line error."""
     from survey_app.webhooks.endpoints import EndpointError
 
-    async def guarded(_: Settings) -> T:
+    async def guarded(settings: Settings) -> T:
         try:
-            return await work()
+            return await work(settings)
         except EndpointError as error:
             raise click.ClickException(str(error)) from error
 
@@ -64,8 +64,13 @@ def webhook() -> None:
 def add(agency_code: str, url: str, events: str, include_comments: bool) -> None:
     """Send AGENCY's events to URL; prints the signing secret once."""
     from survey_app.webhooks import endpoints
+    from survey_app.webhooks.signing import Sealer
 
-    added = endpoint_call(lambda: endpoints.add(agency_code, url, events, include_comments))
+    added = endpoint_call(
+        lambda settings: endpoints.add(
+            agency_code, url, events, include_comments, Sealer(settings.secret)
+        )
+    )
     seconds = Settings.from_env().register_cache_seconds
     click.echo(f"Webhook endpoint {added.id} for {agency_code}: {', '.join(added.events)}.")
     click.echo(
@@ -81,7 +86,7 @@ def list_endpoints() -> None:
     """Every endpoint, its state and how many messages wait (never the secrets)."""
     from survey_app.webhooks import endpoints
 
-    rows = endpoint_call(endpoints.listing)
+    rows = endpoint_call(lambda _: endpoints.listing())
     if not rows:
         click.echo("No webhook endpoints.")
     for row in rows:
@@ -99,7 +104,7 @@ def enable(endpoint: int) -> None:
     """Enable endpoint ID again: what waits for it is sent now, retries start afresh."""
     from survey_app.webhooks import endpoints
 
-    endpoint_call(lambda: endpoints.set_enabled(endpoint, True))
+    endpoint_call(lambda _: endpoints.set_enabled(endpoint, True))
     click.echo(f"Webhook endpoint {endpoint} enabled.")
 
 
@@ -109,7 +114,7 @@ def disable(endpoint: int) -> None:
     """Stop sending to endpoint ID; its events wait until it is enabled again."""
     from survey_app.webhooks import endpoints
 
-    endpoint_call(lambda: endpoints.set_enabled(endpoint, False))
+    endpoint_call(lambda _: endpoints.set_enabled(endpoint, False))
     click.echo(f"Webhook endpoint {endpoint} disabled; its events wait for `enable`.")
 
 
@@ -121,7 +126,7 @@ def replay(endpoint: int, since: str | None) -> None:
     from survey_app.webhooks import endpoints
 
     start = parse_since(since)
-    count, enabled = endpoint_call(lambda: endpoints.replay(endpoint, start))
+    count, enabled = endpoint_call(lambda _: endpoints.replay(endpoint, start))
     click.echo(f"{count} events queued again for webhook endpoint {endpoint}.")
     if not enabled:
         click.echo(
@@ -136,7 +141,7 @@ def attempts(endpoint: int, limit: int) -> None:
     """The latest attempts to post to endpoint ID, newest first."""
     from survey_app.webhooks import endpoints
 
-    rows = endpoint_call(lambda: endpoints.attempts(endpoint, limit))
+    rows = endpoint_call(lambda _: endpoints.attempts(endpoint, limit))
     if not rows:
         click.echo("No attempts yet.")
     for row in rows:
@@ -154,5 +159,5 @@ def remove(endpoint: int) -> None:
     """Delete endpoint ID with what waits for it and its attempts."""
     from survey_app.webhooks import endpoints
 
-    endpoint_call(lambda: endpoints.remove(endpoint))
+    endpoint_call(lambda _: endpoints.remove(endpoint))
     click.echo(f"Webhook endpoint {endpoint} removed.")

@@ -387,7 +387,8 @@ class WebhookEndpoint(Table):
     """Where an agency's webhooks go, and which events it wants (``survey webhook add``).
 
     ``secret`` (``whsec_`` + base64 of 32 random bytes, Standard Webhooks) signs every
-    message; it is printed once, never logged, and kept out of the admin and of every
+    message; it is printed once, never logged, stored sealed under a key derived from the
+    server secret (``webhooks.signing.Sealer``), and kept out of the admin and of every
     listing (a ``secret=True`` column: Piccolo and piccolo_admin leave it out of reads
     unless asked). Deleting the agency deletes its endpoints and their queues.
     """
@@ -395,7 +396,7 @@ class WebhookEndpoint(Table):
     agency = ForeignKey(references=Agency, on_delete=OnDelete.cascade, null=False, index=True)
     url = Varchar(length=2000)
     events = Varchar(length=255, help_text="Event types, comma-separated")
-    secret = Varchar(length=64, secret=True)
+    secret = Varchar(length=255, secret=True)
     enabled = Boolean(default=True)
     include_comments = Boolean(
         default=False, help_text="Send the response's (redacted) free text too"

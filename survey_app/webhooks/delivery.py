@@ -23,7 +23,7 @@ import json
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -148,16 +148,17 @@ class Outcome:
 class DeliveryLoop:
     """One process's delivery loop on the event loop of the app's lifespan."""
 
-    def __init__(self, engine: Engine, timing: Timing) -> None:
+    def __init__(self, engine: Engine, timing: Timing, sealer: signing.Sealer) -> None:
         self.engine = engine
         self.timing = timing
+        self.sealer = sealer
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
 
     @classmethod
     def from_settings(cls, engine: Engine, settings: Settings) -> DeliveryLoop:
-        return cls(engine, Timing.from_settings(settings))
+        return cls(engine, Timing.from_settings(settings), signing.Sealer(settings.secret))
 
     async def start(self) -> None:
         self._stopping.clear()
@@ -250,6 +251,13 @@ class DeliveryLoop:
 
     async def _deliver(self, client: httpx.AsyncClient, claimed: Claimed) -> None:
         try:
+            try:
+                claimed = replace(claimed, secret=self.sealer.open(claimed.secret))
+            except signing.UnsealError as error:
+                # Never posted unsigned: a failed attempt, so the endpoint ends disabled
+                # with the reason in its attempts, as for a receiver that keeps failing.
+                await self._record(claimed, utcnow(), Outcome(None, str(error), 0))
+                return
             body = await self._body(claimed)
             attempted_at = utcnow()
             outcome = await post(client, claimed, body, self.timing.timeout)

@@ -16,7 +16,7 @@ from survey_app.db.engine import write_transaction
 from survey_app.db.tables import Agency, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from survey_app.lib.clock import utcnow
 from survey_app.webhooks.outbox import EVENT_TYPES, parse_events
-from survey_app.webhooks.signing import new_secret
+from survey_app.webhooks.signing import Sealer, new_secret
 
 MAX_URL = 2000  # webhook_endpoint.url
 
@@ -62,7 +62,10 @@ def check_events(text: str) -> tuple[str, ...]:
     return events
 
 
-async def add(agency_code: str, url: str, events: str, include_comments: bool) -> Added:
+async def add(
+    agency_code: str, url: str, events: str, include_comments: bool, sealer: Sealer
+) -> Added:
+    """Register the endpoint; its secret is returned once and stored sealed."""
     url = check_url(url)
     chosen = check_events(events)
     agency = await Agency.select(Agency.id).where(Agency.code == agency_code).first()
@@ -74,7 +77,7 @@ async def add(agency_code: str, url: str, events: str, include_comments: bool) -
             agency=agency["id"],
             url=url,
             events=",".join(chosen),
-            secret=secret,
+            secret=sealer.seal(secret),
             include_comments=include_comments,
             created_at=utcnow(),
         )

@@ -42,6 +42,7 @@ from survey_app.lib.settings import Settings, parse_networks
 from survey_app.server.app import create_app
 from survey_app.webhooks import endpoints
 from survey_app.webhooks.endpoints import EndpointError
+from survey_app.webhooks.signing import Sealer
 from tests.conftest import (
     REPO,
     migrate,
@@ -65,6 +66,7 @@ FAST = {  # the loop's timing, short enough for tests
     "webhook_poll_seconds": 0.05,
 }
 REGISTER_S = 0.3  # how long a process keeps the endpoint register in these tests
+SEALER = Sealer(TEST_SECRET)  # what `survey webhook add` seals secrets with here
 
 
 def wait_until(condition: Callable[[], Any], what: str, timeout: float = DEADLINE_S) -> Any:
@@ -458,7 +460,9 @@ def test_comments_go_only_to_endpoints_that_opted_in(hooks, receiver):
         portal.agency, receiver.url + "?plain", "--events", "response.dissatisfied"
     )
     added = hooks.run(  # what `survey webhook add --include-comments` does
-        endpoints.add(portal.agency, receiver.url + "?comments", "response.dissatisfied", True)
+        endpoints.add(
+            portal.agency, receiver.url + "?comments", "response.dissatisfied", True, SEALER
+        )
     )
     opted, opted_secret = added.id, added.secret
     time.sleep(REGISTER_S * 1.5)
@@ -488,11 +492,13 @@ def test_refusals_say_what_is_wrong(hooks):
         ("https://example.org:99999/", "Port out of range"),
     ):
         with pytest.raises(EndpointError, match=re.escape(reason)):
-            hooks.run(endpoints.add(portal.agency, url, "response.created", False))
+            hooks.run(endpoints.add(portal.agency, url, "response.created", False, SEALER))
     with pytest.raises(EndpointError, match=r"unknown event type response\.deleted"):
-        hooks.run(endpoints.add(portal.agency, "https://example.org/", "response.deleted", False))
+        hooks.run(
+            endpoints.add(portal.agency, "https://example.org/", "response.deleted", False, SEALER)
+        )
     with pytest.raises(EndpointError, match="unknown agency 'NOPE'"):
-        hooks.run(endpoints.add("NOPE", "https://example.org/", "response.created", False))
+        hooks.run(endpoints.add("NOPE", "https://example.org/", "response.created", False, SEALER))
     # The command line says so in one line, without a traceback.
     done = survey_command("webhook", "add", portal.agency, "ftp://example.org/", "--events",
                           "response.created", env=hooks.env)  # fmt: skip
@@ -502,6 +508,36 @@ def test_refusals_say_what_is_wrong(hooks):
     done = survey_command("webhook", "replay", "999999", env=hooks.env)
     assert done.returncode == 1
     assert "no webhook endpoint 999999" in done.stderr
+
+
+def test_secrets_are_stored_sealed_and_a_wrong_server_secret_posts_nothing(hooks, receiver):
+    portal = new_portal(hooks)
+    endpoint, secret = hooks.add_endpoint(
+        portal.agency, receiver.url, "--events", "response.created"
+    )
+    (stored,) = hooks.sql("SELECT secret FROM webhook_endpoint WHERE id = {}", endpoint)
+    assert stored["secret"].startswith("sealed:")
+    assert secret not in stored["secret"]
+    assert secret.removeprefix("whsec_") not in stored["secret"]
+    assert SEALER.open(stored["secret"]) == secret
+
+    # A secret stored before sealing (plain) still signs.
+    hooks.sql("UPDATE webhook_endpoint SET secret = {} WHERE id = {}", secret, endpoint)
+    answer(hooks, portal, "S-1", {"overall": 5})
+    wait_until(lambda: receiver.delivered(), "the delivery signed with the plain secret")
+    verified(secret, receiver.delivered()[0])
+
+    # Sealed under another server secret (a restore without the old SURVEY_SECRET): never
+    # posted unsigned, each attempt says why, and the endpoint ends disabled.
+    other = Sealer("not the server secret").seal(secret)
+    hooks.sql("UPDATE webhook_endpoint SET secret = {} WHERE id = {}", other, endpoint)
+    posted = len(receiver.seen())
+    answer(hooks, portal, "S-2", {"overall": 4})
+    wait_until(lambda: not endpoint_state(hooks, endpoint)["enabled"], "the endpoint disabled")
+    assert len(receiver.seen()) == posted
+    failed = [t for t in attempts_of(hooks, endpoint) if t["status_code"] is None]
+    assert len(failed) == FAST["webhook_max_attempts"]
+    assert all("SURVEY_SECRET is not the one it was sealed with" in t["error"] for t in failed)
 
 
 def test_purge_deletes_old_delivered_events_and_keeps_what_still_waits(hooks, receiver):
