@@ -12,11 +12,11 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import quote
 
-from litestar import Litestar, Request
+from litestar import HttpMethod, Litestar, Request
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
-from litestar.handlers import BaseRouteHandler
+from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 
 from survey_app.auth import apikeys, staff
 from survey_app.auth.apikeys import KeyHolder
@@ -76,6 +76,25 @@ async def portal_key(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     if holder.agency_id is None:
         raise PermissionDeniedException(detail="This portal key is not bound to an agency")
     _admit(connection, holder)
+
+
+class _HandlerForGuards(HTTPRouteHandler):
+    """A route handler whose guards are handed the handler itself.
+
+    Litestar hands each guard a shallow copy of the route handler (all of its ~70
+    attributes, about 60 µs a request: as much as the whole of ``/livez``) so that a guard
+    cannot change the handler for later requests. The portal's hot paths have guards that
+    read the connection only.
+    """
+
+    async def authorize_connection(self, connection: ASGIConnection) -> None:
+        for guard in self.resolve_guards():
+            await guard(connection, self)
+
+
+def hot_post(path: str, **options: Any) -> HTTPRouteHandler:
+    """``@post`` for the portal's hot paths (see ``_HandlerForGuards``)."""
+    return _HandlerForGuards(path, http_method=HttpMethod.POST, **options)
 
 
 async def portal_key_checked_in_batch(connection: ASGIConnection, _: BaseRouteHandler) -> None:

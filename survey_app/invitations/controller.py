@@ -14,7 +14,7 @@ import datetime as dt
 from typing import Annotated
 
 import msgspec
-from litestar import Request, Response, post
+from litestar import Request, Response
 from litestar.exceptions import (
     NotAuthorizedException,
     PermissionDeniedException,
@@ -24,7 +24,12 @@ from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from survey_app.auth.apikeys import hash_key
-from survey_app.auth.guards import CHALLENGE, bearer_key, portal_key_checked_in_batch
+from survey_app.auth.guards import (
+    CHALLENGE,
+    bearer_key,
+    hot_post,
+    portal_key_checked_in_batch,
+)
 from survey_app.db.tables import Channel
 from survey_app.db.writer import WriterDep
 from survey_app.invitations.batch import Issue, Refusal, Refused
@@ -68,7 +73,7 @@ def questionnaire_url(ctx: AppContext, request: Request, token: str, locale: str
     return f"{base}/s/{token}" + (f"?lang={locale}" if locale else "")
 
 
-@post(
+@hot_post(
     "/api/v1/invitations",
     guards=[portal_key_checked_in_batch],
     tags=["portal"],

@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Request, post
+from litestar import Request
 from litestar.exceptions import (
     NotAuthorizedException,
     NotFoundException,
@@ -22,7 +22,12 @@ from litestar.exceptions import (
 from litestar.status_codes import HTTP_201_CREATED
 
 from survey_app.auth.apikeys import hash_key
-from survey_app.auth.guards import CHALLENGE, bearer_key, portal_key_checked_in_batch
+from survey_app.auth.guards import (
+    CHALLENGE,
+    bearer_key,
+    hot_post,
+    portal_key_checked_in_batch,
+)
 from survey_app.lib.exceptions import JSON_BODY_ERRORS, Conflict, Gone
 from survey_app.lib.openapi import BODY_ERRORS, Locale, StrictJSON
 from survey_app.submissions.plan import Outcome, Submission, Verdict
@@ -48,7 +53,7 @@ class ResponseStored(msgspec.Struct):
     submitted_at: dt.datetime
 
 
-@post(
+@hot_post(
     "/api/v1/responses",
     guards=[portal_key_checked_in_batch],
     tags=["portal"],
