@@ -12,6 +12,7 @@ import hashlib
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from survey_app.db.register_cache import register_of
 from survey_app.db.tables import ApiKey, Role
@@ -27,6 +28,15 @@ def bearer_token(headers: Mapping[str, str]) -> str | None:
     if scheme.lower() != "bearer" or not key.strip():
         return None
     return key.strip()
+
+
+def bearer_in_scope(scope: Mapping[str, Any]) -> str | None:
+    """``bearer_token`` read from the ASGI scope's raw headers: a hot path's guard, handler
+    and rate limit each ask, and a headers object costs ~10 µs to build each time."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return bearer_token({"authorization": value.decode("latin-1")})
+    return None
 
 
 def hash_key(key: str) -> str:

@@ -44,7 +44,7 @@ class LoginRequired(NotAuthorizedException):
 
 def bearer_key(connection: ASGIConnection) -> str:
     """The key of ``Authorization: Bearer <key>``, or 401 when there is none."""
-    key = apikeys.bearer_token(connection.headers)
+    key = apikeys.bearer_in_scope(connection.scope)
     if key is None:
         raise NotAuthorizedException(
             detail="Missing API key: send 'Authorization: Bearer <key>'", headers=CHALLENGE

@@ -29,7 +29,7 @@ from litestar.exceptions import TooManyRequestsException
 from litestar.middleware import DefineMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from survey_app.auth.apikeys import bearer_token, hash_key, plausible_key
+from survey_app.auth.apikeys import bearer_in_scope, hash_key, plausible_key
 from survey_app.auth.throttle import STORE_NAME, address_id, client_ip, peer_address
 from survey_app.lib.metrics import RATE_LIMIT_REFUSALS
 from survey_app.lib.settings import Settings
@@ -84,13 +84,6 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def bearer_key(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            return bearer_token({"authorization": value.decode("latin-1")})
-    return None
-
-
 class Limits:
     """The budgets, their counter, and whose budget each request draws on."""
 
@@ -123,7 +116,7 @@ class Limits:
 
     async def api_call(self, scope: Scope, send: Send, budget: Budget) -> Send:
         """Count the call; the ``send`` to answer it with (it learns a key that passes)."""
-        key = bearer_key(scope)
+        key = bearer_in_scope(scope)
         if key is not None and plausible_key(key):
             digest = hash_key(key)
             if digest in self.known_keys:
